@@ -1,0 +1,5 @@
+import sys
+
+from whiteboard.cli import main
+
+sys.exit(main())

@@ -1,0 +1,228 @@
+"""Plain data across the process boundary.
+
+The worker runs untrusted code, so whatever it sends back must not be able to carry code: the
+structure travels as JSON and every array as a raw `.npy` blob read with `allow_pickle=False`.
+Nothing from the worker is ever unpickled.
+
+A message is one frame on a stream socket:
+
+    MAGIC (4 bytes) | header length (4) | blob length (8) | header JSON | blobs
+
+Containers are tagged so that a student's dict can never be mistaken for one of ours:
+``{"L": [...]}`` list, ``{"T": [...]}`` tuple, ``{"D": [[key, value], ...]}`` dict,
+``{"A": i}`` ndarray, ``{"X": i, ...}`` torch tensor, ``{"S": dtype, "v": x}`` numpy scalar,
+``{"O": type name, "repr": text}`` anything else (reported, never rebuilt).
+"""
+from __future__ import annotations
+
+import io
+import json
+import socket
+import struct
+import time
+from typing import Any
+
+import numpy as np
+
+MAGIC = b"WBv1"
+_HEAD = struct.Struct("!4sIQ")
+MAX_FRAME_BYTES = 512 * 1024 * 1024
+MAX_DEPTH = 64
+MAX_ITEMS = 100_000
+_SIMPLE_KINDS = set("biufc")
+
+
+class FrameError(Exception):
+    """The stream did not hold a well-formed frame (a worker died mid-write, or lied)."""
+
+
+def _tensor_type():
+    import sys
+
+    torch = sys.modules.get("torch")
+    return torch.Tensor if torch is not None else None
+
+
+def encode(obj: Any) -> bytes:
+    """Serialise plain data (and arrays/tensors) into one frame."""
+    blobs: list[bytes] = []
+    count = [0]
+    tensor = _tensor_type()
+
+    def add_array(arr: np.ndarray) -> int:
+        buf = io.BytesIO()
+        np.lib.format.write_array(buf, np.ascontiguousarray(arr), allow_pickle=False)
+        blobs.append(buf.getvalue())
+        return len(blobs) - 1
+
+    def enc(x: Any, depth: int) -> Any:
+        count[0] += 1
+        if depth > MAX_DEPTH or count[0] > MAX_ITEMS:
+            raise ValueError("value too deeply nested or too large to send")
+        if x is None or isinstance(x, (bool, str)):
+            return x
+        if type(x) is int:
+            return x
+        if type(x) is float:
+            return x
+        if isinstance(x, np.ndarray):
+            arr = np.asarray(x)
+            if arr.dtype.kind not in _SIMPLE_KINDS:
+                return {"O": f"ndarray of dtype {arr.dtype}", "repr": ""}
+            return {"A": add_array(arr)}
+        if isinstance(x, np.generic):
+            if x.dtype.kind not in _SIMPLE_KINDS or x.dtype.kind == "c":
+                return {"O": type(x).__name__, "repr": ""}
+            return {"S": x.dtype.str, "v": x.item()}
+        if tensor is not None and isinstance(x, tensor):
+            import torch
+
+            t = x.detach()
+            dtype = str(t.dtype).replace("torch.", "")
+            if t.dtype in (torch.bfloat16, torch.float16):
+                t = t.float()
+            if t.is_complex() or t.layout != torch.strided:
+                return {"O": f"Tensor ({dtype}, {t.layout})", "repr": ""}
+            return {"X": add_array(t.cpu().resolve_conj().resolve_neg().numpy()), "dtype": dtype,
+                    "grad": bool(x.requires_grad), "device": str(x.device)}
+        if isinstance(x, bool) or isinstance(x, int):  # int/bool subclasses
+            return int(x)
+        if isinstance(x, float):
+            return float(x)
+        if type(x) in (list, tuple):
+            return {"L" if type(x) is list else "T": [enc(v, depth + 1) for v in x]}
+        if type(x) is dict:
+            return {"D": [[enc(k, depth + 1), enc(v, depth + 1)] for k, v in x.items()]}
+        if tensor is not None and type(x).__name__ == "Size":
+            return {"T": [int(v) for v in x]}
+        name = f"{type(x).__module__}.{type(x).__qualname__}"
+        try:
+            text = repr(x)[:300]
+        except BaseException:  # a student's __repr__ may raise anything
+            text = ""
+        return {"O": name, "repr": text}
+
+    header = json.dumps(enc(obj, 0), allow_nan=True).encode()
+    body = b"".join(blobs)
+    lengths = json.dumps([len(b) for b in blobs]).encode()
+    header = lengths + b"\n" + header
+    return _HEAD.pack(MAGIC, len(header), len(body)) + header + body
+
+
+def decode(header: bytes, body: bytes) -> Any:
+    """Rebuild plain data from a frame's parts. Only arrays, tensors and builtins come out."""
+    try:
+        lengths_line, _, doc = header.partition(b"\n")
+        lengths = json.loads(lengths_line)
+        tree = json.loads(doc)
+    except ValueError as exc:
+        raise FrameError(f"unreadable header: {exc}") from None
+    offsets, pos = [], 0
+    for n in lengths:
+        if not isinstance(n, int) or n < 0:
+            raise FrameError("bad blob length")
+        offsets.append((pos, pos + n))
+        pos += n
+    if pos != len(body):
+        raise FrameError("blob lengths do not add up")
+
+    def array(i: Any) -> np.ndarray:
+        if not isinstance(i, int) or not 0 <= i < len(offsets):
+            raise FrameError("bad array index")
+        a, b = offsets[i]
+        arr = np.lib.format.read_array(io.BytesIO(body[a:b]), allow_pickle=False)
+        if arr.dtype.kind not in _SIMPLE_KINDS:
+            raise FrameError("unexpected array dtype")
+        return arr
+
+    def dec(x: Any) -> Any:
+        if x is None or isinstance(x, (bool, int, float, str)):
+            return x
+        if not isinstance(x, dict) or len(x) == 0:
+            raise FrameError("untagged container")
+        if "L" in x:
+            return [dec(v) for v in x["L"]]
+        if "T" in x:
+            return tuple(dec(v) for v in x["T"])
+        if "D" in x:
+            return {_hashable(dec(k)): dec(v) for k, v in x["D"]}
+        if "A" in x:
+            return array(x["A"])
+        if "X" in x:
+            import torch
+
+            arr = array(x["X"])
+            t = torch.from_numpy(arr.copy())
+            dtype = getattr(torch, str(x.get("dtype", "")), None)
+            if isinstance(dtype, torch.dtype):
+                t = t.to(dtype)
+            return t
+        if "S" in x:
+            dt = np.dtype(str(x["S"]))
+            if dt.kind not in _SIMPLE_KINDS:
+                raise FrameError("unexpected scalar dtype")
+            return dt.type(x["v"])
+        if "O" in x:
+            return Opaque(str(x["O"]), str(x.get("repr", "")))
+        raise FrameError("unknown tag")
+
+    return dec(tree)
+
+
+def _hashable(k: Any) -> Any:
+    if isinstance(k, list):
+        return tuple(k)
+    if isinstance(k, np.ndarray):
+        return repr(k)
+    return k
+
+
+class Opaque:
+    """Stands for a value that could not travel as plain data (a module, a generator, ...)."""
+
+    def __init__(self, type_name: str, text: str):
+        self.type_name = type_name
+        self.text = text
+
+    def __repr__(self) -> str:
+        return f"<{self.type_name}>"
+
+
+# ---- framing -----------------------------------------------------------------------------
+
+def send(sock: socket.socket, obj: Any) -> None:
+    sock.sendall(encode(obj))
+
+
+def _recv_exact(sock: socket.socket, n: int, deadline: float | None) -> bytes:
+    chunks, got = [], 0
+    while got < n:
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            sock.settimeout(left)
+        else:
+            sock.settimeout(None)
+        try:
+            chunk = sock.recv(min(n - got, 1 << 20))
+        except socket.timeout:
+            raise TimeoutError from None
+        if not chunk:
+            raise EOFError
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
+
+
+def recv(sock: socket.socket, deadline: float | None = None, max_bytes: int = MAX_FRAME_BYTES) -> Any:
+    """Read one frame. Raises TimeoutError, EOFError or FrameError."""
+    head = _recv_exact(sock, _HEAD.size, deadline)
+    magic, hlen, blen = _HEAD.unpack(head)
+    if magic != MAGIC:
+        raise FrameError("bad magic")
+    if hlen + blen > max_bytes:
+        raise FrameError(f"message of {hlen + blen} bytes is over the {max_bytes}-byte limit")
+    header = _recv_exact(sock, hlen, deadline)
+    body = _recv_exact(sock, blen, deadline)
+    return decode(header, body)

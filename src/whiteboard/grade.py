@@ -1,0 +1,91 @@
+"""Grading a submission programmatically: the same pytest checks, run in this process."""
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from whiteboard.results import results_from_reports
+from whiteboard.submission import zygote
+
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+
+
+def find_autograder(start: Path | None = None) -> Path:
+    """autograder/ in the current directory or above it, else the one beside this package."""
+    here = (start or Path.cwd()).resolve()
+    for d in (here, *here.parents):
+        if (d / "autograder" / "conftest.py").exists():
+            return d / "autograder"
+    if (PACKAGE_ROOT / "autograder" / "conftest.py").exists():
+        return PACKAGE_ROOT / "autograder"
+    raise FileNotFoundError("no autograder/ directory found; run from the course directory or "
+                            "pass --autograder")
+
+
+def available_assignments(autograder: Path) -> list[str]:
+    return sorted(p.stem[len("test_"):] for p in autograder.glob("test_q*.py"))
+
+
+class _Collector:
+    def __init__(self) -> None:
+        self.stats: dict[str, list] = {}
+        self.config = None
+
+    def pytest_configure(self, config) -> None:
+        self.config = config
+
+    def pytest_runtest_logreport(self, report) -> None:
+        if report.failed:
+            key = "failed" if report.when == "call" else "error"
+        elif report.passed and report.when == "call":
+            key = "passed"
+        else:
+            return
+        self.stats.setdefault(key, []).append(report)
+
+
+def grade(submission: Path | str, assignments: list[str] | None = None,
+          autograder: Path | None = None, quiet: bool = True,
+          function: str | None = None) -> dict[str, Any]:
+    """Grade the notebooks under `submission` (laid out like release/) and return the results dict.
+
+    By default the assignments graded are those with a folder in `submission`, or all of them if
+    it has none.
+    """
+    submission = Path(submission).resolve()
+    autograder = autograder or find_autograder()
+    known = available_assignments(autograder)
+    if assignments is None:
+        present = [a for a in known if (submission / a).is_dir()]
+        assignments = present or known
+    unknown = sorted(set(assignments) - set(known))
+    if unknown:
+        raise ValueError(f"no autograder for {', '.join(unknown)} (known: {', '.join(known)})")
+    files = [str(autograder / f"test_{a}.py") for a in assignments]
+    collector = _Collector()
+    args = [*files, "--submission", str(submission), "-p", "no:cacheprovider", "-q",
+            "--rootdir", str(autograder.parent), "-W", "ignore"]
+    if function:
+        args += ["--function", function]
+    out = io.StringIO()
+    zygote_started = threading.Thread(target=zygote, daemon=True)  # torch loads while pytest starts
+    zygote_started.start()
+    autoload = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # nbval & co. cost seconds and add nothing
+    try:
+        with contextlib.redirect_stdout(out) if quiet else contextlib.nullcontext():
+            code = pytest.main(args, plugins=[collector])
+    finally:
+        if autoload is None:
+            os.environ.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
+        else:
+            os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = autoload
+    if code not in (0, 1):
+        raise RuntimeError(f"pytest could not run the autograder (exit {code}):\n{out.getvalue()[-3000:]}")
+    return results_from_reports(collector.config, collector.stats, submission=str(submission))

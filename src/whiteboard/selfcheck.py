@@ -1,0 +1,152 @@
+"""Self-check from inside a notebook: run one function's checks on the live definitions.
+
+The visible cell after each exercise calls `check("softmax")`. It runs the same pytest checks as
+the grader, but against the functions defined in this very kernel (so there is nothing to save
+first), and prints what passed and, for what failed, the mistake and its fix. Grading proper always
+happens in an isolated worker (`whiteboard grade`, `pytest autograder/`); this is for feedback.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import importlib
+import inspect
+import io
+import os
+from pathlib import Path
+from typing import Any
+
+from whiteboard import codec
+from whiteboard.submission import CallResult, StudentError
+
+# Set while a self-check runs; the plugin's `nb` fixture then grades this namespace in-process.
+LIVE: dict[str, Any] = {}
+
+
+class InProcessNotebook:
+    """The `Notebook` interface over a live namespace (the kernel's globals), without isolation."""
+
+    def __init__(self, namespace: dict, assignment: str, references):
+        self.namespace = namespace
+        self.assignment = assignment
+        self.references = references
+        self.errors: list[str] = []
+        self.problem = None
+
+    def call(self, function, *args, standins=(), forbidden=(), timeout=None, **kwargs):
+        out = self.run("common", "call", dict(function=function, args=list(args), kwargs=kwargs),
+                       standins=standins, forbidden=forbidden)
+        v = out.value
+        return v["value"], v["args_after"], v["kwargs_after"], out.forbidden_used
+
+    def run(self, module, harness, params, *, standins=(), forbidden=(), timeout=None, seed=0):
+        from whiteboard import worker
+
+        ns = self.namespace
+        saved = {name: ns.get(name) for name in standins}
+        originals = _save_attrs(forbidden)
+        try:
+            for name in standins:
+                ref = self.references(name)
+                if ref is not None:
+                    ns[name] = _plain_data_wrapper(ref)
+            used = worker._install_tripwires(forbidden)
+            worker._seed_everything(seed)
+            fn = getattr(importlib.import_module(f"whiteboard.harnesses.{module}"), harness)
+            # Round-trip through the codec so values look exactly as they do from a worker.
+            value = _round_trip(fn(ns, **_round_trip(params)))
+        except NotImplementedError:
+            raise StudentError("not-implemented", "still raises NotImplementedError") from None
+        except worker.MissingFunction as exc:
+            raise StudentError("not-implemented", str(exc)) from None
+        except StudentError:
+            raise
+        except Exception as exc:
+            raise StudentError("crash", worker._describe(exc)) from None
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    ns.pop(name, None)
+                else:
+                    ns[name] = value
+            _restore_attrs(originals)
+        return CallResult(value, sorted(used))
+
+    def close(self):
+        pass
+
+
+def _round_trip(value):
+    data = codec.encode(value)
+    head = codec._HEAD.size
+    _, hlen, blen = codec._HEAD.unpack(data[:head])
+    return codec.decode(data[head:head + hlen], data[head + hlen:])
+
+
+def _plain_data_wrapper(ref):
+    def standin(*args, **kwargs):
+        return _round_trip(ref(*_round_trip(list(args)), **_round_trip(kwargs)))
+    return standin
+
+
+def _save_attrs(dotted_names):
+    saved = []
+    for dotted in dotted_names:
+        module_name, _, attr = dotted.rpartition(".")
+        try:
+            owner = importlib.import_module(module_name)
+            saved.append((owner, attr, getattr(owner, attr)))
+        except (ImportError, AttributeError, ValueError):
+            pass
+    return saved
+
+
+def _restore_attrs(saved):
+    for owner, attr, value in saved:
+        setattr(owner, attr, value)
+
+
+def check(function: str, assignment: str | None = None, namespace: dict | None = None) -> None:
+    """Run the checks of `function` against its live definition and print the outcome."""
+    if os.environ.get("WHITEBOARD_WORKER") or os.environ.get("NBGRADER_EXECUTION"):
+        return  # grading runs these checks itself, in isolation
+    from whiteboard.grade import find_autograder, grade
+
+    namespace = namespace if namespace is not None else inspect.stack()[1].frame.f_globals
+    try:
+        autograder = find_autograder()
+    except FileNotFoundError as exc:
+        print(f"Self-check unavailable: {exc}")
+        return
+    if assignment is None:
+        assignment = namespace.get("ASSIGNMENT") or _guess_assignment(autograder, function)
+    LIVE.update(namespace=namespace, function=function)
+    try:
+        results = grade(Path.cwd(), [assignment], autograder=autograder, function=function)
+    finally:
+        LIVE.clear()
+    _print(results["assignments"].get(assignment), function)
+
+
+def _guess_assignment(autograder: Path, function: str) -> str:
+    for test in sorted(autograder.glob("test_q*.py")):
+        if f'grades("{function}")' in test.read_text():
+            return test.stem[len("test_"):]
+    raise LookupError(f"no assignment has checks for {function}")
+
+
+def _print(result: dict | None, function: str) -> None:
+    checks = [c for c in (result or {}).get("checks", []) if c["function"] == function]
+    if not checks:
+        print(f"No checks ran for {function}.")
+        return
+    got = sum(c["points"] for c in checks)
+    total = sum(c["max_points"] for c in checks)
+    verdict = "all checks pass" if got == total else "some checks fail"
+    print(f"{function}: {got:g} / {total:g} points, {verdict}")
+    for c in checks:
+        print(f"  {'ok  ' if c['passed'] else 'FAIL'} {c['id']}" + ("" if c["passed"] else f"  [{c['pitfall']}]"))
+    for c in checks:
+        if not c["passed"]:
+            print()
+            print("\n".join("  " + ln for ln in c["message"].splitlines()))

@@ -1,0 +1,272 @@
+"""The parent's handle on one submitted notebook: start its worker, run its cells, call its functions.
+
+Everything here runs in the trusted process. The worker only ever receives the notebook's code and
+the inputs of a call; it answers with plain data (see codec.py). Time limits are enforced from here
+with SIGKILL, so no student code can catch or delay them.
+"""
+from __future__ import annotations
+
+import atexit
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from whiteboard import codec
+from whiteboard.notebook import Cell, cells_to_grade, imported_modules, read_code_cells
+
+CELL_TIMEOUT_S = 60.0
+CALL_TIMEOUT_S = 20.0
+RESULT_LIMIT_BYTES = 64 * 1024 * 1024
+
+
+class StudentError(Exception):
+    """A call could not produce a value: `kind` is a catalogue label, `message` says why."""
+
+    def __init__(self, kind: str, message: str):
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+# ---- the zygote ------------------------------------------------------------------------------
+
+class Zygote:
+    """One clean Python process with torch imported, from which every notebook process is forked.
+
+    It is started with a fresh interpreter (never forked from this process), so nothing the parent
+    holds, the references least of all, is in its memory.
+    """
+
+    def __init__(self) -> None:
+        ours, theirs = socket.socketpair()
+        env = dict(os.environ, MPLBACKEND="Agg", OMP_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1",
+                   WHITEBOARD_WORKER="1")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "whiteboard.worker", str(theirs.fileno())],
+            pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        theirs.close()
+        self.control = ours
+        hello = codec.recv(ours, deadline=time.monotonic() + 120)
+        assert hello.get("event") == "ready"
+        self.preloaded: set[str] = set()
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def preload(self, modules: set[str]) -> None:
+        from whiteboard.worker import PRELOADABLE
+
+        wanted = sorted(m for m in modules if m in PRELOADABLE and m not in self.preloaded)
+        if wanted:
+            self.control.sendall(("preload " + " ".join(wanted)).encode())
+            self.preloaded.update(wanted)
+
+    def spawn(self) -> socket.socket:
+        ours, theirs = socket.socketpair()
+        socket.send_fds(self.control, [b"spawn"], [theirs.fileno()])
+        theirs.close()
+        return ours
+
+    def close(self) -> None:
+        try:
+            self.control.close()
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        self.proc.wait()
+
+
+_zygote: Zygote | None = None
+_zygote_lock = threading.Lock()
+
+
+def zygote() -> Zygote:
+    """The session's zygote, started on first use (thread-safe, so it can start in the background)."""
+    global _zygote
+    with _zygote_lock:
+        if _zygote is None or not _zygote.alive():
+            _zygote = Zygote()
+            atexit.register(_zygote.close)
+        return _zygote
+
+
+# ---- one notebook ----------------------------------------------------------------------------
+
+@dataclass
+class CallResult:
+    value: Any
+    forbidden_used: list = field(default_factory=list)
+
+
+class Notebook:
+    """A submitted notebook, run in its own worker. Call `call()` or `run()`; `errors` says what broke."""
+
+    def __init__(self, path: Path | str, assignment: str, references: Callable[[str], Callable] | None = None):
+        self.path = Path(path)
+        self.assignment = assignment
+        self.references = references  # name -> reference function, for reference_call requests
+        self.errors: list[str] = []
+        self.problem: tuple[str, str] | None = None  # (label, message) when nothing can be graded
+        self.cells: list[Cell] = []
+        self._skip: set[int] = set()  # cells that hung or killed the process: never run again
+        self._sock: socket.socket | None = None
+        self._pid: int | None = None
+        if not self.path.exists():
+            self.problem = ("not-implemented", f"no notebook at {self._shown_path()}: nothing to grade "
+                            f"(submit {assignment}/{assignment}.ipynb)")
+            self.errors.append(f"{self._shown_path()}: notebook not found")
+            return
+        try:
+            self.cells = cells_to_grade(read_code_cells(self.path))
+        except ValueError as exc:
+            self.problem = ("crash", f"{exc}. Open it in Jupyter, fix or re-download it, and save.")
+            self.errors.append(str(exc))
+
+    def _shown_path(self) -> str:
+        return f"{self.path.parent.name}/{self.path.name}"
+
+    # -- worker life ---------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        z = zygote()
+        z.preload(imported_modules(self.cells))
+        self._sock = z.spawn()
+        hello = codec.recv(self._sock, deadline=time.monotonic() + 30)
+        self._pid = hello["pid"]
+        first_run = not getattr(self, "_ran_once", False)
+        for cell in self.cells:
+            if cell.index in self._skip:
+                continue
+            codec.send(self._sock, {"op": "exec", "index": cell.index, "source": cell.source})
+            try:
+                reply = codec.recv(self._sock, deadline=time.monotonic() + CELL_TIMEOUT_S)
+            except TimeoutError:
+                self._kill()
+                self._skip.add(cell.index)
+                self.errors.append(f"cell {cell.index} did not finish within {CELL_TIMEOUT_S:.0f} s "
+                                   "and was skipped (an infinite loop?)")
+                return self._start()
+            except (EOFError, codec.FrameError, OSError):
+                self._kill()
+                self._skip.add(cell.index)
+                self.errors.append(f"cell {cell.index} ended the Python process (os._exit, a crash "
+                                   "or running out of memory) and was skipped")
+                return self._start()
+            if not reply["ok"] and first_run:
+                self.errors.append(f"cell {cell.index} raised {reply['error']}")
+        self._ran_once = True
+
+    def _kill(self) -> None:
+        if self._pid is not None:
+            try:
+                os.killpg(self._pid, signal.SIGKILL)
+            except OSError:
+                pass
+        if self._sock is not None:
+            self._sock.close()
+        self._sock = self._pid = None
+
+    def close(self) -> None:
+        if self._sock is not None:
+            try:
+                codec.send(self._sock, {"op": "quit"})
+            except OSError:
+                pass
+        self._kill()
+
+    # -- calls ---------------------------------------------------------------------------------
+
+    def call(self, function: str, *args: Any, standins: tuple = (), forbidden: tuple = (),
+             timeout: float = CALL_TIMEOUT_S, **kwargs: Any) -> tuple[Any, list, dict, list]:
+        """Call the student's `function(*args, **kwargs)` in a fresh fork of the notebook.
+
+        Returns (value, args_after, kwargs_after, forbidden_used). Raises StudentError.
+        """
+        out = self.run("common", "call", dict(function=function, args=list(args), kwargs=kwargs),
+                       standins=standins, forbidden=forbidden, timeout=timeout)
+        v = out.value
+        return v["value"], v["args_after"], v["kwargs_after"], out.forbidden_used
+
+    def run(self, module: str, harness: str, params: dict, *, standins: tuple = (),
+            forbidden: tuple = (), timeout: float = CALL_TIMEOUT_S, seed: int = 0) -> CallResult:
+        """Run `whiteboard.harnesses.<module>.<harness>(namespace, **params)` in the worker."""
+        if self.problem:
+            raise StudentError(*self.problem)
+        if self._sock is None:
+            self._start()
+        msg = {"op": "call", "harness_module": module, "harness": harness, "params": params,
+               "standins": list(standins), "forbidden": list(forbidden), "seed": seed}
+        try:
+            codec.send(self._sock, msg)
+            return self._await_result(timeout)
+        except StudentError:
+            raise
+        except (EOFError, codec.FrameError, OSError) as exc:
+            self._kill()
+            raise StudentError("crash", f"the worker running your notebook stopped unexpectedly ({exc})")
+
+    def _await_result(self, timeout: float) -> CallResult:
+        deadline = time.monotonic() + timeout
+        child = None
+        result = None
+        while True:
+            try:
+                msg = codec.recv(self._sock, deadline=deadline, max_bytes=RESULT_LIMIT_BYTES)
+            except TimeoutError:
+                if child is not None:
+                    try:
+                        os.kill(child, signal.SIGKILL)
+                    except OSError:
+                        pass
+                self._kill()  # a fresh notebook process serves the next check
+                raise StudentError("timeout", f"your function did not return within {timeout:g} s "
+                                   "(an infinite loop, or far too slow?)") from None
+            except codec.FrameError as exc:
+                self._kill()
+                raise StudentError("crash", f"your function's result could not be read back: {exc}")
+            event = msg.get("event")
+            if event == "started":
+                child = msg["pid"]
+            elif event == "reference_call":
+                self._answer_reference_call(msg)
+            elif event in ("result", "error"):
+                result = msg
+            elif event == "exited":
+                break
+        if result is None:
+            how = (f"was killed by signal {msg['signal']}" if "signal" in msg
+                   else f"exited with status {msg.get('code')}")
+            raise StudentError("crash", f"the process running your function {how} before returning "
+                               "(os._exit, a segfault, or running out of memory?)")
+        if result["event"] == "error":
+            kind = result["kind"]
+            label = {"not-implemented": "not-implemented", "missing": "not-implemented"}.get(kind, "crash")
+            text = result["message"]
+            if kind == "memory":
+                text = f"ran out of memory: {text}"
+            elif kind == "exit":
+                text = f"called {text}: a graded function must return, not exit"
+            elif kind == "not-implemented":
+                text = ("still raises NotImplementedError: replace the `raise NotImplementedError` "
+                        f"line with your code ({text})")
+            raise StudentError(label, text)
+        return CallResult(result["value"], list(result.get("forbidden_used", [])))
+
+    def _answer_reference_call(self, msg: dict) -> None:
+        name = msg.get("function")
+        try:
+            fn = self.references(name) if self.references else None
+            if fn is None:
+                raise LookupError(f"{name} is not available here")
+            value = fn(*msg.get("args", []), **msg.get("kwargs", {}))
+            codec.send(self._sock, {"value": value})
+        except Exception as exc:  # the student's call of a helper went wrong: tell their code
+            codec.send(self._sock, {"error": f"{name}() raised {type(exc).__name__}: {exc}"})

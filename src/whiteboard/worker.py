@@ -1,0 +1,322 @@
+"""The isolated side of grading. Nothing in this file ever sees an expected value or a score.
+
+Three kinds of process, each forked from the one before:
+
+    zygote            started once per grading session; imports numpy, torch and matplotlib
+      `- notebook     one per submitted notebook; runs its code cells in a fresh namespace
+           `- call    one per check; runs one student function (through a harness) and exits
+
+Forking a call from the notebook process means a check starts from the state the notebook left,
+whatever the previous check did, and a call that hangs or dies takes nothing else with it. The
+parent enforces every time limit from outside, with SIGKILL.
+
+Run as ``python -m whiteboard.worker FD`` where FD is a Unix socket to the parent.
+"""
+from __future__ import annotations
+
+import builtins
+import importlib
+import linecache
+import os
+import resource
+import signal
+import socket
+import sys
+import traceback
+import types
+
+from whiteboard import codec
+
+# Modules worth importing once in the zygote because notebooks import them (and they are slow).
+PRELOADABLE = ("sklearn.datasets",)
+CALL_MEMORY_BYTES = 6 * 1024**3  # on top of what the notebook process already maps
+CALL_FILE_BYTES = 64 * 1024**2
+
+
+class _Sink:
+    """Where print() goes inside the worker: nowhere. Output never costs points."""
+
+    encoding = "utf-8"
+
+    def write(self, s):  # noqa: D401 - file protocol
+        return len(s)
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return False
+
+    def fileno(self):
+        raise OSError("no file descriptor")
+
+
+class _IPythonStub:
+    """Enough of get_ipython() for notebooks that use `%matplotlib inline` or `!pip`."""
+
+    def run_line_magic(self, *args, **kwargs):
+        return None
+
+    def run_cell_magic(self, *args, **kwargs):
+        return None
+
+    def system(self, *args, **kwargs):
+        return None
+
+    def getoutput(self, *args, **kwargs):
+        return []
+
+
+# ---- zygote --------------------------------------------------------------------------------
+
+def zygote(control: socket.socket) -> None:
+    os.environ["MPLBACKEND"] = "Agg"
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    import numpy  # noqa: F401
+    import torch
+
+    # One thread: forking after a parallel torch op can deadlock the child's thread pool.
+    torch.set_num_threads(1)
+    torch.set_num_interop_threads(1)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.show = lambda *a, **k: None
+    _warm_up(torch)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # notebook processes are reaped automatically
+    codec.send(control, {"event": "ready", "pid": os.getpid()})
+    while True:
+        try:
+            msg, fds, _, _ = socket.recv_fds(control, 1 << 16, 4)
+        except OSError:
+            return
+        if not msg:
+            return  # the parent went away
+        op = msg.decode()
+        if op.startswith("preload "):
+            for name in op.split()[1:]:
+                if name in PRELOADABLE:
+                    try:
+                        importlib.import_module(name)
+                    except Exception:
+                        pass
+            continue
+        if op != "spawn" or not fds:
+            for fd in fds:
+                os.close(fd)
+            continue
+        pid = os.fork()
+        if pid == 0:
+            control.close()
+            sock = socket.socket(fileno=fds[0])
+            try:
+                notebook_process(sock)
+            finally:
+                os._exit(0)
+        os.close(fds[0])
+
+
+def _warm_up(torch) -> None:
+    """Pay torch's lazy first-use costs once here, not again in every forked call."""
+    import numpy as np
+
+    a = torch.randn(8, 8, dtype=torch.float64, requires_grad=True)
+    (a @ a).tanh().sum().backward()
+    torch.nn.functional.softmax(torch.randn(4, 4), dim=-1)
+    torch.tensor(np.ones(3))
+    torch.nn.Linear(4, 4)(torch.randn(2, 4)).sum().backward()
+    torch.nn.functional.conv2d(torch.randn(1, 1, 5, 5), torch.randn(1, 1, 3, 3))
+    torch.optim.SGD([torch.nn.Parameter(torch.zeros(2))], lr=0.1).step()
+
+
+# ---- notebook process ----------------------------------------------------------------------
+
+def notebook_process(sock: socket.socket) -> None:
+    os.setsid()  # its own process group, so the parent can kill it and its calls as one
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    sys.stdout = sys.stderr = _Sink()
+    sys.stdin = open(os.devnull)
+    import tempfile
+
+    os.chdir(tempfile.mkdtemp(prefix="whiteboard-"))
+    namespace = {"__name__": "__main__", "__builtins__": builtins, "get_ipython": _IPythonStub}
+    codec.send(sock, {"event": "ready", "pid": os.getpid()})
+    while True:
+        try:
+            msg = codec.recv(sock)
+        except (EOFError, codec.FrameError, OSError):
+            return
+        if msg["op"] == "exec":
+            codec.send(sock, run_cell(namespace, msg["index"], msg["source"]))
+        elif msg["op"] == "call":
+            fork_call(sock, namespace, msg)
+        elif msg["op"] == "quit":
+            return
+
+
+def _seed_everything(seed: int = 0) -> None:
+    import random
+
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def run_cell(namespace: dict, index: int, source: str) -> dict:
+    import warnings
+
+    import matplotlib.pyplot as plt
+
+    warnings.simplefilter("ignore")
+    filename = f"<cell {index}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    try:
+        code = compile(source, filename, "exec")
+        exec(code, namespace)  # noqa: S102 - running the student's notebook is the point
+        return {"event": "cell", "ok": True}
+    except BaseException as exc:  # SystemExit and KeyboardInterrupt included: a cell is only a cell
+        return {"event": "cell", "ok": False, "error": _describe(exc, f"<cell {index}>")}
+    finally:
+        plt.close("all")
+
+
+def _describe(exc: BaseException, filename_prefix: str = "<cell") -> str:
+    """One line of exception, plus the student's own frames (never ours)."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.startswith("<cell")]
+    where = ""
+    if frames:
+        f = frames[-1]
+        where = f" (at {f.filename[1:-1]}, line {f.lineno}: {(f.line or '').strip()[:120]})"
+    text = f"{type(exc).__name__}: {exc}"
+    if len(text) > 500:
+        text = text[:500] + "..."
+    return text + where
+
+
+def fork_call(sock: socket.socket, namespace: dict, msg: dict) -> None:
+    pid = os.fork()
+    if pid == 0:
+        try:
+            _call_child(sock, namespace, msg)
+        finally:
+            os._exit(0)
+    codec.send(sock, {"event": "started", "pid": pid})
+    _, status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status):
+        codec.send(sock, {"event": "exited", "signal": os.WTERMSIG(status)})
+    else:
+        codec.send(sock, {"event": "exited", "code": os.WEXITSTATUS(status)})
+
+
+def _call_child(sock: socket.socket, namespace: dict, msg: dict) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    try:
+        vm = _vm_size()
+        resource.setrlimit(resource.RLIMIT_AS, (vm + CALL_MEMORY_BYTES, hard))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (CALL_FILE_BYTES, CALL_FILE_BYTES))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    except (ValueError, OSError):
+        pass
+    # The student's functions look their helpers up in their globals, which is `namespace` (this
+    # child's own copy of it): the other graded functions become calls to the reference.
+    for name in msg.get("standins", ()):
+        namespace[name] = _reference_proxy(sock, name)
+    tripwires = _install_tripwires(msg.get("forbidden", ()))
+    _seed_everything(msg.get("seed", 0))
+    try:
+        module = importlib.import_module(f"whiteboard.harnesses.{msg['harness_module']}")
+        harness = getattr(module, msg["harness"])
+        value = harness(namespace, **msg.get("params", {}))
+        reply = {"event": "result", "value": value, "forbidden_used": sorted(tripwires)}
+    except NotImplementedError as exc:
+        reply = {"event": "error", "kind": "not-implemented", "message": _describe(exc)}
+    except MissingFunction as exc:
+        reply = {"event": "error", "kind": "missing", "message": str(exc)}
+    except MemoryError as exc:
+        reply = {"event": "error", "kind": "memory", "message": _describe(exc)}
+    except SystemExit as exc:
+        reply = {"event": "error", "kind": "exit", "message": f"SystemExit({exc.code!r})"}
+    except BaseException as exc:
+        reply = {"event": "error", "kind": "exception", "message": _describe(exc)}
+    try:
+        codec.send(sock, reply)
+    except (ValueError, TypeError, OverflowError) as exc:
+        codec.send(sock, {"event": "error", "kind": "unsendable",
+                          "message": f"the result could not be sent back: {exc}"})
+
+
+def _vm_size() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+class MissingFunction(Exception):
+    pass
+
+
+def _reference_proxy(sock: socket.socket, name: str):
+    """A stand-in that asks the parent to run the reference: the reference never comes here."""
+
+    def proxy(*args, **kwargs):
+        codec.send(sock, {"event": "reference_call", "function": name, "args": list(args),
+                          "kwargs": kwargs})
+        reply = codec.recv(sock)
+        if reply.get("error"):
+            raise TypeError(reply["error"])
+        return reply["value"]
+
+    proxy.__name__ = proxy.__qualname__ = name
+    return proxy
+
+
+def _install_tripwires(dotted_names) -> set:
+    """Wrap forbidden APIs so that using them is noticed (the call still goes through)."""
+    used: set = set()
+    for dotted in dotted_names:
+        module_name, _, attr = dotted.rpartition(".")
+        try:
+            owner = importlib.import_module(module_name)
+            original = getattr(owner, attr)
+        except (ImportError, AttributeError, ValueError):
+            continue
+        if isinstance(original, type):
+            def make(orig=original, name=dotted):
+                class Tripwire(orig):  # subclass so isinstance and super() still work
+                    def __init__(self, *a, **k):
+                        used.add(name)
+                        super().__init__(*a, **k)
+                Tripwire.__name__ = orig.__name__
+                return Tripwire
+            setattr(owner, attr, make())
+        else:
+            def wrapper(*a, _orig=original, _name=dotted, **k):
+                used.add(_name)
+                return _orig(*a, **k)
+            setattr(owner, attr, wrapper)
+    return used
+
+
+def get_function(namespace: dict, name: str):
+    """The student's object called `name`, or MissingFunction with a hint."""
+    if name not in namespace:
+        raise MissingFunction(f"your notebook defines no `{name}` (was it renamed, or did the cell "
+                              f"that defines it fail?)")
+    return namespace[name]
+
+
+if __name__ == "__main__":
+    # Import ourselves by name so that harnesses and this loop share one copy of the module.
+    from whiteboard import worker
+
+    worker.zygote(socket.socket(fileno=int(sys.argv[1])))
