@@ -60,21 +60,18 @@ def softmax_without_shift(z, axis=-1):
     return e / e.sum(axis=axis, keepdims=True)
 
 
-@PITFALLS.variant("softmax", "softmax-wrong-axis")
-def softmax_axis0(z, axis=-1):
-    return softmax(z, axis=0)
+def _normalised_elsewhere(probs, z, axis):
+    """True when `probs` sums to 1 over some axis other than `axis` (or over everything)."""
+    p = np.asarray(probs, dtype=np.float64)
+    if p.shape != np.shape(z) or np.allclose(p.sum(axis=axis), 1.0):
+        return False
+    others = [a for a in range(p.ndim) if a != axis % p.ndim]
+    return any(np.allclose(p.sum(axis=a), 1.0) for a in others) or np.isclose(p.sum(), 1.0)
 
 
-@PITFALLS.variant("softmax", "softmax-wrong-axis")
-def softmax_last_axis(z, axis=-1):
-    return softmax(z, axis=-1)
-
-
-@PITFALLS.variant("softmax", "softmax-wrong-axis")
-def softmax_whole_array(z, axis=-1):
-    z = np.asarray(z, dtype=np.float64)
-    e = np.exp(z - z.max())
-    return e / e.sum()
+@PITFALLS.detector("softmax", "softmax-wrong-axis")
+def softmax_sums_to_one_elsewhere(got, z, axis=-1):
+    return _normalised_elsewhere(got, z, axis)
 
 
 def log_softmax(z, axis=-1):
@@ -94,14 +91,9 @@ def log_softmax_without_shift(z, axis=-1):
     return z - np.log(np.exp(z).sum(axis=axis, keepdims=True))
 
 
-@PITFALLS.variant("log_softmax", "softmax-wrong-axis")
-def log_softmax_axis0(z, axis=-1):
-    return log_softmax(z, axis=0)
-
-
-@PITFALLS.variant("log_softmax", "softmax-wrong-axis")
-def log_softmax_last_axis(z, axis=-1):
-    return log_softmax(z, axis=-1)
+@PITFALLS.detector("log_softmax", "softmax-wrong-axis")
+def log_softmax_sums_to_one_elsewhere(got, z, axis=-1):
+    return _normalised_elsewhere(np.exp(np.asarray(got, dtype=np.float64)), z, axis)
 
 
 def _picked(logp, targets):

@@ -34,6 +34,7 @@ class Pitfalls:
     def __init__(self, labels: dict[str, tuple[str, str]]):
         self.labels = {**GENERIC, **labels}
         self.variants: dict[str, list[tuple[str, Callable]]] = {}
+        self.detectors: dict[str, list[tuple[str, Callable]]] = {}
 
     def variant(self, function: str, label: str) -> Callable[[Callable], Callable]:
         """Register `fn` as `function` written with the mistake `label`."""
@@ -42,6 +43,17 @@ class Pitfalls:
 
         def register(fn: Callable) -> Callable:
             self.variants.setdefault(function, []).append((label, fn))
+            return fn
+        return register
+
+    def detector(self, function: str, label: str) -> Callable[[Callable], Callable]:
+        """Register `test(got, *args, **kwargs) -> bool`: a property of a wrong answer that names
+        `label` when no variant reproduces it exactly (e.g. "sums to 1 along another axis")."""
+        if label not in self.labels:
+            raise KeyError(f"unknown label {label!r}: add it to the assignment's LABELS")
+
+        def register(fn: Callable) -> Callable:
+            self.detectors.setdefault(function, []).append((label, fn))
             return fn
         return register
 
@@ -153,7 +165,8 @@ class Assignment:
     def diagnose(self, function: str, got: Any, args: tuple, kwargs: dict,
                  pick: Callable[[Any], Any] = lambda v: v, rtol: float | None = None,
                  atol: float | None = None) -> str | None:
-        """The label of the first pitfall variant that reproduces `got`, or None."""
+        """The label of the first pitfall variant that reproduces `got` (or detector that
+        recognises it), or None."""
         for label, variant in self.pitfalls.variants.get(function, []):
             try:
                 with np.errstate(all="ignore"), warnings.catch_warnings():
@@ -165,5 +178,13 @@ class Assignment:
                 if mismatch(got, produced, rtol=rtol, atol=atol, equal_nan=True) is None:
                     return label
             except TypeError:
+                continue
+        for label, test in self.pitfalls.detectors.get(function, []):
+            try:
+                with np.errstate(all="ignore"), warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    if test(got, *copy.deepcopy(args), **copy.deepcopy(kwargs)):
+                        return label
+            except Exception:
                 continue
         return None
