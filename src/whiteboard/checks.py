@@ -67,12 +67,16 @@ def fail(pitfalls: Pitfalls, label: str, what: str) -> CheckFailed:
     return CheckFailed(label, f"{what.rstrip()}\n{pitfalls.explain(label)}")
 
 
+def _indented(text: str, by: int) -> str:
+    return text.replace("\n", "\n" + " " * by)
+
+
 def _call_text(function: str, args: tuple, kwargs: dict, names: tuple[str, ...] | None) -> str:
     parts = []
     for i, a in enumerate(args):
         label = names[i] if names and i < len(names) else f"arg{i}"
-        parts.append(f"    {label} = {show(a)}")
-    parts += [f"    {k} = {show(v)}" for k, v in kwargs.items()]
+        parts.append(f"    {label} = {_indented(show(a), 7 + len(label))}")
+    parts += [f"    {k} = {_indented(show(v), 7 + len(k))}" for k, v in kwargs.items()]
     shown = ", ".join((names[i] if names and i < len(names) else f"arg{i}") for i in range(len(args)))
     shown = ", ".join(x for x in [shown] + [f"{k}={k}" for k in kwargs] if x)
     return f"{function}({shown}) with\n" + "\n".join(parts)
@@ -159,8 +163,8 @@ class Assignment:
                                 "exercise must do without.")
             return got
         label = self.diagnose(function, got_part, args, kwargs, pick, rtol, atol) or problem[0]
-        raise self.fail(label, f"{called}\n  expected: {show(pick(expected))}\n  got:      "
-                        f"{show(got_part)}\n  ({problem[1]})")
+        raise self.fail(label, f"{called}\n  expected: {_indented(show(pick(expected)), 12)}\n"
+                        f"  got:      {_indented(show(got_part), 12)}\n  ({problem[1]})")
 
     def diagnose(self, function: str, got: Any, args: tuple, kwargs: dict,
                  pick: Callable[[Any], Any] = lambda v: v, rtol: float | None = None,

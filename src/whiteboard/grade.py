@@ -33,21 +33,12 @@ def available_assignments(autograder: Path) -> list[str]:
 
 
 class _Collector:
-    def __init__(self) -> None:
-        self.stats: dict[str, list] = {}
-        self.config = None
+    """Keeps hold of the session's config, where the plugin stashes the graded reports."""
+
+    config = None
 
     def pytest_configure(self, config) -> None:
         self.config = config
-
-    def pytest_runtest_logreport(self, report) -> None:
-        if report.failed:
-            key = "failed" if report.when == "call" else "error"
-        elif report.passed and report.when == "call":
-            key = "passed"
-        else:
-            return
-        self.stats.setdefault(key, []).append(report)
 
 
 def grade(submission: Path | str, assignments: list[str] | None = None,
@@ -88,4 +79,4 @@ def grade(submission: Path | str, assignments: list[str] | None = None,
             os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = autoload
     if code not in (0, 1):
         raise RuntimeError(f"pytest could not run the autograder (exit {code}):\n{out.getvalue()[-3000:]}")
-    return results_from_reports(collector.config, collector.stats, submission=str(submission))
+    return results_from_reports(collector.config, submission=str(submission))

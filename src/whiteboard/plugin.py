@@ -18,6 +18,7 @@ from whiteboard.selfcheck import LIVE, InProcessNotebook
 from whiteboard.submission import Notebook
 
 RESULTS_KEY = pytest.StashKey[dict]()
+REPORTS_KEY = pytest.StashKey[list]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -38,6 +39,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "grades(function): the catalogue function these checks grade")
     config.addinivalue_line("markers", "points(n): what this check is worth (default 1)")
     config.stash[RESULTS_KEY] = {}
+    config.stash[REPORTS_KEY] = []  # graded reports, in the order the checks ran
 
 
 def submission_dir(config: pytest.Config, autograder_dir: Path) -> Path:
@@ -94,6 +96,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     function, cid, points = check_id(item)
     report.user_properties.append(("whiteboard", {"assignment": assignment, "function": function,
                                                   "id": cid, "max_points": points}))
+    item.config.stash[REPORTS_KEY].append(report)
     if not report.failed or call.excinfo is None:
         return
     exc = call.excinfo.value
@@ -110,8 +113,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
     from whiteboard.results import format_report, results_from_reports
 
-    reports = terminalreporter.stats
-    results = results_from_reports(config, reports)
+    results = results_from_reports(config)
     if results["assignments"]:
         terminalreporter.write_sep("=", "whiteboard score")
         terminalreporter.write_line(format_report(results, failures=False))

@@ -4,28 +4,31 @@ from __future__ import annotations
 from typing import Any
 
 
-def results_from_reports(config, stats: dict, submission: str | None = None) -> dict[str, Any]:
-    """Results for every check pytest ran (reports carry what the plugin attached to them)."""
-    from whiteboard.plugin import RESULTS_KEY
+def results_from_reports(config, submission: str | None = None) -> dict[str, Any]:
+    """Results for every check pytest ran, in the order they ran.
 
+    The plugin attaches the check's identity to each report; a check fails if any of its phases
+    (set-up, call) failed.
+    """
+    from whiteboard.plugin import REPORTS_KEY, RESULTS_KEY
+
+    reports = config.stash.get(REPORTS_KEY, [])
+    checks: dict[tuple[str, str], dict] = {}
+    for report in reports:
+        props = dict(report.user_properties)
+        info = props["whiteboard"]
+        check = checks.setdefault((info["assignment"], info["id"]), {
+            "id": info["id"], "function": info["function"], "passed": True,
+            "points": info["max_points"], "max_points": info["max_points"],
+            "pitfall": None, "message": ""})
+        if report.failed and check["passed"]:
+            check.update(passed=False, points=0.0, pitfall=props.get("pitfall", "crash"),
+                         message=props.get("message", "the check could not run"))
     assignments: dict[str, dict] = {}
-    seen: set[str] = set()
-    for outcome in ("passed", "failed", "error"):
-        for report in stats.get(outcome, []):
-            props = dict(getattr(report, "user_properties", []))
-            info = props.get("whiteboard")
-            if info is None or (info["id"], info["assignment"]) in seen:
-                continue
-            seen.add((info["id"], info["assignment"]))
-            passed = outcome == "passed"
-            entry = assignments.setdefault(info["assignment"], {"score": 0.0, "max_score": 0.0,
-                                                                 "errors": [], "checks": []})
-            entry["checks"].append({
-                "id": info["id"], "function": info["function"], "passed": passed,
-                "points": info["max_points"] if passed else 0.0, "max_points": info["max_points"],
-                "pitfall": None if passed else props.get("pitfall", "crash"),
-                "message": "" if passed else props.get("message", "the check could not run"),
-            })
+    for (name, _), check in checks.items():
+        entry = assignments.setdefault(name, {"score": 0.0, "max_score": 0.0, "errors": [],
+                                              "checks": []})
+        entry["checks"].append(check)
     opened = config.stash.get(RESULTS_KEY, {})
     for name, entry in assignments.items():
         entry["score"] = round(sum(c["points"] for c in entry["checks"]), 6)

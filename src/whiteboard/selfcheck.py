@@ -64,11 +64,11 @@ class InProcessNotebook:
         except Exception as exc:
             raise StudentError("crash", worker._describe(exc)) from None
         finally:
-            for name, value in saved.items():
-                if value is None:
+            for name, original in saved.items():
+                if original is None:
                     ns.pop(name, None)
                 else:
-                    ns[name] = value
+                    ns[name] = original
             _restore_attrs(originals)
         return CallResult(value, sorted(used))
 

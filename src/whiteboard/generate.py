@@ -1,0 +1,118 @@
+"""Regenerate release/ and solutions/ from source/ (`whiteboard generate`).
+
+- Points live in the autograder (`@pytest.mark.points`); they are first copied into the hidden
+  test cells of source/, so nbgrader's gradebook and `whiteboard grade` always agree.
+- release/ is exactly what `nbgrader generate_assignment` makes from source/ (run in a scratch
+  copy of the course, so no gradebook.db is left behind).
+- solutions/ is source/ without the hidden tests and the solution markers, executed, figures included.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import nbformat
+
+HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS.*?^[ \t]*### END HIDDEN TESTS[ \t]*\n?", re.S | re.M)
+MARKER = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n?", re.M)
+
+
+def points_by_function(test_module: Path) -> dict[str, float]:
+    """Sum of `@pytest.mark.points` per `@pytest.mark.grades` function in an autograder module."""
+    spec = importlib.util.spec_from_file_location(f"_points_{test_module.stem}", test_module)
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(test_module.parent.parent))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.pop(0)
+    totals: dict[str, float] = {}
+    for obj in vars(module).values():
+        marks = getattr(obj, "pytestmark", [])
+        grades = [m for m in marks if m.name == "grades"]
+        if not isinstance(obj, type) or not grades:
+            continue
+        function = grades[0].args[0]
+        for name, member in vars(obj).items():
+            if name.startswith("test_") and callable(member):
+                pts = [m for m in getattr(member, "pytestmark", []) if m.name == "points"]
+                totals[function] = totals.get(function, 0.0) + (float(pts[0].args[0]) if pts else 1.0)
+    return totals
+
+
+def sync_points(course: Path, assignment: str) -> bool:
+    """Copy the autograder's points into the source notebook's hidden test cells. True if changed."""
+    path = course / "source" / assignment / f"{assignment}.ipynb"
+    points = points_by_function(course / "autograder" / f"test_{assignment}.py")
+    nb = nbformat.read(str(path), as_version=4)
+    changed = False
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        gid = meta.get("grade_id", "")
+        if meta.get("grade") and gid.startswith("test_") and gid[5:] in points:
+            want = points[gid[5:]]
+            want = int(want) if float(want).is_integer() else want
+            if meta.get("points") != want:
+                meta["points"] = want
+                changed = True
+    if changed:
+        nbformat.write(nb, str(path))
+    return changed
+
+
+def release(course: Path, assignment: str, out_root: Path) -> Path:
+    """Run `nbgrader generate_assignment` on a scratch copy; copy the result to out_root/assignment."""
+    with tempfile.TemporaryDirectory(prefix="whiteboard-release-") as tmp:
+        scratch = Path(tmp)
+        shutil.copytree(course / "source" / assignment, scratch / "source" / assignment)
+        shutil.copy(course / "nbgrader_config.py", scratch / "nbgrader_config.py")
+        subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", assignment, "--force",
+                        f"--CourseDirectory.root={scratch}", "--log-level=WARN"],
+                       cwd=scratch, check=True, capture_output=True, text=True)
+        target = out_root / assignment
+        if target.exists():
+            shutil.rmtree(target)
+        shutil.copytree(scratch / "release" / assignment, target)
+    return target
+
+
+def solution_notebook(source: Path):
+    """The source notebook as the instructor's reference: no hidden tests, no solution markers."""
+    nb = nbformat.read(str(source), as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.source = MARKER.sub("", HIDDEN.sub("", cell.source)).rstrip()
+            cell.outputs = []
+            cell.execution_count = None
+    return nb
+
+
+def solutions(course: Path, assignment: str, out_root: Path, execute: bool = True) -> Path:
+    nb = solution_notebook(course / "source" / assignment / f"{assignment}.ipynb")
+    target = out_root / assignment
+    target.mkdir(parents=True, exist_ok=True)
+    if execute:
+        from nbclient import NotebookClient
+
+        NotebookClient(nb, timeout=600, kernel_name="python3",
+                       resources={"metadata": {"path": str(target)}}).execute()
+    nbformat.write(nb, str(target / f"{assignment}.ipynb"))
+    return target
+
+
+def generate(course: Path, assignments: list[str] | None = None, execute: bool = True) -> None:
+    course = course.resolve()
+    names = assignments or sorted(p.name for p in (course / "source").iterdir() if p.is_dir())
+    for name in names:
+        if sync_points(course, name):
+            print(f"{name}: points copied from autograder/test_{name}.py into source/")
+        release(course, name, course / "release")
+        print(f"{name}: release/{name}/{name}.ipynb")
+        solutions(course, name, course / "solutions", execute=execute)
+        print(f"{name}: solutions/{name}/{name}.ipynb" + (" (executed)" if execute else ""))

@@ -1,0 +1,64 @@
+"""What the hidden test cells of the source notebooks call when nbgrader autogrades a submission.
+
+nbgrader runs the notebook in the student's own kernel, where anything may have been patched. So
+the hidden cell does not grade in that kernel: it grades the notebook file (nbgrader's working
+copy, in the kernel's current directory) with `whiteboard grade` in a separate process, exactly as
+`whiteboard grade` would, and returns the function's points. The cell's value is the points, which
+nbgrader reads as partial credit; so `nbgrader autograde` and `whiteboard grade` agree.
+
+The whole notebook is graded once; the other hidden cells read the cached results.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+CACHE = Path(tempfile.gettempdir()) / "whiteboard-nbgrader"
+
+
+def _results(notebook: Path, assignment: str) -> dict:
+    from whiteboard.grade import find_autograder
+
+    autograder = find_autograder(notebook.parent)
+    digest = hashlib.sha256(notebook.read_bytes() + str(autograder).encode()).hexdigest()[:32]
+    cached = CACHE / f"{digest}.json"
+    if cached.exists():
+        return json.loads(cached.read_text())
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="whiteboard-nbgrader-") as tmp:
+        folder = Path(tmp) / assignment
+        folder.mkdir()
+        shutil.copy(notebook, folder / f"{assignment}.ipynb")
+        out = Path(tmp) / "results.json"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("NBGRADER_")}
+        subprocess.run([sys.executable, "-m", "whiteboard", "grade", tmp, "--assignment", assignment,
+                        "--autograder", str(autograder), "--json", str(out), "--quiet"],
+                       env=env, capture_output=True, check=True, timeout=3600)
+        partial = cached.with_suffix(f".{os.getpid()}.tmp")
+        shutil.copy(out, partial)
+        os.replace(partial, cached)
+        return json.loads(out.read_text())
+
+
+def score(assignment: str, function: str) -> float:
+    """Grade `function` of the notebook in the current directory; print what failed; return points."""
+    notebook = Path.cwd() / f"{assignment}.ipynb"
+    if not notebook.exists():
+        candidates = sorted(Path.cwd().glob("*.ipynb"))
+        if len(candidates) != 1:
+            print(f"Cannot find {assignment}.ipynb in {Path.cwd()}")
+            return 0.0
+        notebook = candidates[0]
+    result = _results(notebook, assignment)["assignments"].get(assignment, {})
+    checks = [c for c in result.get("checks", []) if c["function"] == function]
+    for c in checks:
+        if not c["passed"]:
+            print(f"{c['id']} [{c['pitfall']}]")
+            print("\n".join("    " + line for line in c["message"].splitlines()))
+    return float(sum(c["points"] for c in checks))
