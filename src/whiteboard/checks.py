@@ -95,6 +95,7 @@ class Assignment:
         self.references = references
         self.pitfalls: Pitfalls = references.PITFALLS
         self.standins: tuple[str, ...] = tuple(getattr(references, "STANDINS", ()))
+        self.timed_out: set[str] = set()  # functions that already hung: later checks fail at once
 
     def reference(self, name: str) -> Callable:
         return getattr(self.references, name)
@@ -104,27 +105,39 @@ class Assignment:
 
     # -- calling the student -----------------------------------------------------------------
 
+    def _skip_if_hung(self, function: str) -> None:
+        if function in self.timed_out:
+            raise self.fail("timeout", f"{function} did not return in time in an earlier check, so "
+                            "this check was not run.")
+
+    def _failed_call(self, function: str, err: StudentError) -> CheckFailed:
+        if err.kind == "timeout":
+            self.timed_out.add(function)
+        return self.fail(err.kind, f"{function}: {err.message}")
+
     def call(self, function: str, *args: Any, timeout: float | None = None, forbidden: tuple = (),
              **kwargs: Any) -> tuple[Any, list, dict, list]:
         """The student's `function(*args, **kwargs)`: (value, args_after, kwargs_after, forbidden_used)."""
         standins = tuple(s for s in self.standins if s != function)
         extra = {} if timeout is None else {"timeout": timeout}
+        self._skip_if_hung(function)
         try:
             return self.notebook.call(function, *args, standins=standins, forbidden=forbidden,
                                       **extra, **kwargs)
         except StudentError as err:
-            raise self.fail(err.kind, f"{function}: {err.message}") from None
+            raise self._failed_call(function, err) from None
 
     def run(self, function: str, harness_module: str, harness: str, params: dict, *,
             timeout: float | None = None, forbidden: tuple = (), seed: int = 0) -> Any:
         """Run a harness of `whiteboard.harnesses` that exercises the student's `function`."""
         standins = tuple(s for s in self.standins if s != function)
         extra = {} if timeout is None else {"timeout": timeout}
+        self._skip_if_hung(function)
         try:
             out = self.notebook.run(harness_module, harness, params, standins=standins,
                                     forbidden=forbidden, seed=seed, **extra)
         except StudentError as err:
-            raise self.fail(err.kind, f"{function}: {err.message}") from None
+            raise self._failed_call(function, err) from None
         if out.forbidden_used:
             raise self.fail("forbidden-api", f"{function} used {', '.join(out.forbidden_used)}.")
         return out.value

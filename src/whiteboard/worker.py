@@ -85,6 +85,7 @@ def zygote(control: socket.socket) -> None:
 
     plt.show = lambda *a, **k: None
     _warm_up(torch)
+    _import_harnesses()
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # notebook processes are reaped automatically
     codec.send(control, {"event": "ready", "pid": os.getpid()})
     while True:
@@ -116,6 +117,19 @@ def zygote(control: socket.socket) -> None:
             finally:
                 os._exit(0)
         os.close(fds[0])
+
+
+def _import_harnesses() -> None:
+    """Import every harness once here, so that no forked call pays for it."""
+    import pkgutil
+
+    from whiteboard import harnesses
+
+    for info in pkgutil.iter_modules(harnesses.__path__):
+        try:
+            importlib.import_module(f"whiteboard.harnesses.{info.name}")
+        except Exception:
+            pass
 
 
 def _warm_up(torch) -> None:
