@@ -256,8 +256,9 @@ class Notebook:
             elif kind == "exit":
                 text = f"called {text}: a graded function must return, not exit"
             elif kind == "not-implemented":
-                text = ("still raises NotImplementedError: replace the `raise NotImplementedError` "
-                        f"line with your code ({text})")
+                where = text[text.find("(at "):].strip("()") if "(at " in text else ""
+                text = ("still raises NotImplementedError" + (f" ({where.split(':')[0]})" if where else "")
+                        + ": replace the `raise NotImplementedError` line with your code")
             raise StudentError(label, text)
         return CallResult(result["value"], list(result.get("forbidden_used", [])))
 
