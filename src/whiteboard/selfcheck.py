@@ -43,7 +43,7 @@ class InProcessNotebook:
         from whiteboard import worker
 
         ns = self.namespace
-        saved = {name: ns.get(name) for name in standins}
+        before = dict(ns)  # harnesses may swap names in (stand-ins, mocks): all of it is undone
         originals = _save_attrs(forbidden)
         try:
             for name in standins:
@@ -64,11 +64,9 @@ class InProcessNotebook:
         except Exception as exc:
             raise StudentError("crash", worker._describe(exc)) from None
         finally:
-            for name, original in saved.items():
-                if original is None:
-                    ns.pop(name, None)
-                else:
-                    ns[name] = original
+            for name in [k for k in ns if k not in before]:
+                del ns[name]
+            ns.update(before)
             _restore_attrs(originals)
         return CallResult(value, sorted(used))
 
