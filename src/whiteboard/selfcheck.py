@@ -13,6 +13,7 @@ import importlib
 import inspect
 import io
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +51,7 @@ class InProcessNotebook:
                 ref = self.references(name)
                 if ref is not None:
                     ns[name] = _plain_data_wrapper(ref)
-            used = worker._install_tripwires(forbidden)
+            used = worker._install_tripwires(forbidden, only_loaded=True)
             worker._seed_everything(seed)
             fn = getattr(importlib.import_module(f"whiteboard.harnesses.{module}"), harness)
             # Round-trip through the codec so values look exactly as they do from a worker.
@@ -91,6 +92,8 @@ def _save_attrs(dotted_names):
     saved = []
     for dotted in dotted_names:
         module_name, _, attr = dotted.rpartition(".")
+        if module_name not in sys.modules:
+            continue
         try:
             owner = importlib.import_module(module_name)
             saved.append((owner, attr, getattr(owner, attr)))

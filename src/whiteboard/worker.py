@@ -294,11 +294,17 @@ def _reference_proxy(sock: socket.socket, name: str):
     return proxy
 
 
-def _install_tripwires(dotted_names) -> set:
-    """Wrap forbidden APIs so that using them is noticed (the call still goes through)."""
+def _install_tripwires(dotted_names, only_loaded: bool = False) -> set:
+    """Wrap forbidden APIs so that using them is noticed (the call still goes through).
+
+    `only_loaded` skips modules nobody has imported yet (a self-check in a numpy-only notebook
+    should not pay for importing torch just to watch it).
+    """
     used: set = set()
     for dotted in dotted_names:
         module_name, _, attr = dotted.rpartition(".")
+        if only_loaded and module_name not in sys.modules:
+            continue
         try:
             owner = importlib.import_module(module_name)
             original = getattr(owner, attr)
