@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import os
 import shutil
 import statistics
@@ -48,11 +49,19 @@ def timed(cmd: list[str], cwd: Path, env: dict | None = None) -> float:
     return time.perf_counter() - start
 
 
+def nbgrader_total(course: Path) -> float:
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        return sum(s.score for s in gb.find_student("student").submissions)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=1, help="runs of each grader (median reported)")
+    parser.add_argument("--assignment", action="append", help="only these (default: all)")
     args = parser.parse_args()
-    assignments = sorted(p.name for p in (ROOT / "source").iterdir() if p.is_dir())
+    assignments = args.assignment or sorted(p.name for p in (ROOT / "source").iterdir() if p.is_dir())
     with tempfile.TemporaryDirectory(prefix="whiteboard-bench-") as tmp:
         course = Path(tmp)
         build_course(course, assignments)
@@ -60,6 +69,8 @@ def main() -> None:
         for _ in range(args.repeat):
             ours.append(timed([sys.executable, "-m", "whiteboard", "grade", "submitted/student",
                                "--json", "whiteboard.json", "--quiet"], course))
+            # nbgrader's hidden cells call whiteboard grade themselves: the same points, checked here
+            expected = json.loads((course / "whiteboard.json").read_text())["score"]
             total = 0.0
             for a in assignments:
                 scratch = tempfile.mkdtemp(prefix="nbgrader-tmp-")
@@ -68,6 +79,9 @@ def main() -> None:
                                 "--log-level=WARN"], course, env)
                 shutil.rmtree(scratch, ignore_errors=True)
             theirs.append(total)
+            got = nbgrader_total(course)
+            if abs(got - expected) > 1e-6:
+                sys.exit(f"scores differ: whiteboard {expected}, nbgrader {got}")
     w, n = statistics.median(ours), statistics.median(theirs)
     print(f"one submission, {len(assignments)} assignments ({', '.join(assignments)})")
     print(f"whiteboard grade:   {w:6.1f} s")

@@ -51,7 +51,7 @@ class InProcessNotebook:
                 ref = self.references(name)
                 if ref is not None:
                     ns[name] = _plain_data_wrapper(ref)
-            used = worker._install_tripwires(forbidden, only_loaded=True)
+            used = worker._install_tripwires(forbidden, only_loaded=True, namespace=ns)
             worker._seed_everything(seed)
             fn = getattr(importlib.import_module(f"whiteboard.harnesses.{module}"), harness)
             # Round-trip through the codec so values look exactly as they do from a worker.

@@ -243,7 +243,7 @@ def _call_child(sock: socket.socket, namespace: dict, msg: dict) -> None:
     # child's own copy of it): the other graded functions become calls to the reference.
     for name in msg.get("standins", ()):
         namespace[name] = _reference_proxy(sock, name)
-    tripwires = _install_tripwires(msg.get("forbidden", ()))
+    tripwires = _install_tripwires(msg.get("forbidden", ()), namespace=namespace)
     _seed_everything(msg.get("seed", 0))
     try:
         module = importlib.import_module(f"whiteboard.harnesses.{msg['harness_module']}")
@@ -294,11 +294,13 @@ def _reference_proxy(sock: socket.socket, name: str):
     return proxy
 
 
-def _install_tripwires(dotted_names, only_loaded: bool = False) -> set:
+def _install_tripwires(dotted_names, only_loaded: bool = False, namespace: dict | None = None) -> set:
     """Wrap forbidden APIs so that using them is noticed (the call still goes through).
 
-    `only_loaded` skips modules nobody has imported yet (a self-check in a numpy-only notebook
-    should not pay for importing torch just to watch it).
+    The attribute is replaced on its module, and every global of the notebook bound to the same
+    object (`from torch.nn.functional import scaled_dot_product_attention as sdpa`) is replaced
+    too. `only_loaded` skips modules nobody has imported yet (a self-check in a numpy-only
+    notebook should not pay for importing torch just to watch it).
     """
     used: set = set()
     for dotted in dotted_names:
@@ -317,13 +319,17 @@ def _install_tripwires(dotted_names, only_loaded: bool = False) -> set:
                         used.add(name)
                         super().__init__(*a, **k)
                 Tripwire.__name__ = orig.__name__
+                Tripwire.__qualname__ = orig.__qualname__
                 return Tripwire
-            setattr(owner, attr, make())
+            wire = make()
         else:
-            def wrapper(*a, _orig=original, _name=dotted, **k):
+            def wire(*a, _orig=original, _name=dotted, **k):
                 used.add(_name)
                 return _orig(*a, **k)
-            setattr(owner, attr, wrapper)
+        setattr(owner, attr, wire)
+        for key, value in list((namespace or {}).items()):
+            if value is original:
+                namespace[key] = wire
     return used
 
 

@@ -52,6 +52,16 @@ def scaled_dot_product_attention(q, k, v, mask=None):
     weights = torch.softmax(scores, dim=-1)
     return weights @ v, weights
 '''),
+    # Imported by name in an earlier cell: the tripwire must follow the name, not the module.
+    ("forbidden-api", "scaled_dot_product_attention", '''
+from torch.nn.functional import scaled_dot_product_attention as _library_sdpa
+def scaled_dot_product_attention(q, k, v, mask=None):
+    out = _library_sdpa(q, k, v, attn_mask=mask)
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    return out, torch.softmax(scores, dim=-1)
+'''),
     ("forbidden-api", "scaled_dot_product_attention", '''
 import torch.nn.functional as F
 def scaled_dot_product_attention(q, k, v, mask=None):
