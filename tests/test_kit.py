@@ -114,3 +114,9 @@ def test_cli_grades_and_writes_json(tmp_path):
     assert run.returncode == 0, run.stderr
     assert "q05_cross_entropy: 0 / " in run.stdout and "not-implemented" in run.stdout
     assert json.loads(out.read_text())["submission"] == "release"
+
+
+def test_solutions_run_clean_under_nbval():
+    run = subprocess.run([sys.executable, "-m", "pytest", "--nbval-lax", "solutions/", "-q",
+                          "-p", "no:cacheprovider"], cwd=ROOT, capture_output=True, text=True, timeout=1200)
+    assert run.returncode == 0, run.stdout[-4000:]
