@@ -294,7 +294,7 @@ def epoch_problem(trace, clip_norm):
 
 
 def check_epoch(nb, params, *, check_return=False):
-    desc = (f"train_one_epoch on a {params.get('n', 12)}-example loader (batches of "
+    desc = (f"train_one_epoch on a loader of {params.get('n', 12)} examples (batches of "
             f"{params.get('batch_size', 4)}), model starting in {params.get('start_mode', 'train')} "
             f"mode, clip_norm={params.get('clip_norm')}")
     got = nb.run("train_one_epoch", HARNESS_MODULE, "train_epoch_trace", params)
@@ -353,8 +353,8 @@ class TestTrainOneEpoch:
 # ---- evaluate ------------------------------------------------------------------------------------------
 
 def check_evaluate(nb, params):
-    desc = (f"evaluate on a {params['n']}-example loader (batches of {params['batch_size']}), model "
-            f"starting in {params['start_mode']} mode")
+    desc = (f"evaluate on a loader of {params['n']} examples (batches of {params['batch_size']}), "
+            f"model starting in {params['start_mode']} mode")
     got = nb.run("evaluate", HARNESS_MODULE, "evaluate_trace", params)
     forwards = [ev for ev in got["events"] if ev[0] == "forward"]
     if not forwards:
@@ -437,8 +437,10 @@ def check_fit(nb, script, *, check_scheduler=False, check_weights=False, check_c
         raise nb.fail("wrong-value", f"{desc}: per epoch, call train_one_epoch and then evaluate on "
                       f"val_loader exactly once each; the calls were {order[:12]}.")
     if len(trains) != n_ref:
-        label = "patience-off-by-one" if abs(len(trains) - n_ref) == 1 and params.get("patience") \
-            else "wrong-value"
+        patience = params.get("patience")
+        near = {epochs_until_stop(params["val_losses"], params["epochs"], p)
+                for p in (patience - 1, patience + 1)} if patience else set()
+        label = "patience-off-by-one" if len(trains) in near else "wrong-value"
         raise nb.fail(label, f"{desc}: ran {len(trains)} epochs, expected {n_ref} "
                       f"(patience={params.get('patience')}: stop once that many epochs in a row "
                       "bring no lower validation loss).")
@@ -464,6 +466,19 @@ def check_fit(nb, script, *, check_scheduler=False, check_weights=False, check_c
         raise nb.fail("best-weights-not-restored", f"{desc}: (our stand-in train_one_epoch sets "
                       f"every weight to epoch + 1) after fit the model holds {what}, expected "
                       f"those of the best epoch {want_best}.")
+
+
+def epochs_until_stop(val_losses, epochs, patience):
+    """How many epochs early stopping with this patience runs on a script of val losses."""
+    best, waited = float("inf"), 0
+    for epoch in range(epochs):
+        if val_losses[epoch] < best:
+            best, waited = val_losses[epoch], 0
+        else:
+            waited += 1
+            if patience is not None and waited >= patience:
+                return epoch + 1
+    return epochs
 
 
 def check_scheduler_calls(nb, desc, calls, epochs_run, stopped_early):
@@ -600,6 +615,10 @@ def digits_result(nb):
             _DIGITS["failure"] = failure
     if _DIGITS["failure"] is not None:
         raise CheckFailed(_DIGITS["failure"].label, _DIGITS["failure"].message)
+    if _DIGITS["result"].get("loaded_digits"):
+        raise nb.fail("forbidden-api", "train_digits_classifier called sklearn's load_digits: the "
+                      "full dataset contains the held-out digits it is graded on. Train only on "
+                      "the x_train, y_train it is given.")
     return _DIGITS["result"]
 
 

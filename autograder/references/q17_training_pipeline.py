@@ -117,8 +117,9 @@ LABELS = {
         "Record the loop index of the best epoch, so that history['val_loss'][best_epoch] is the "
         "best validation loss."),
     "mode-not-restored": (
-        "predict left the model in a different mode from the one it found it in, so training code "
-        "that calls it (for a quick look at predictions) silently continues in eval mode.",
+        "predict left the model in a different mode from the one it found it in, so the code that "
+        "called it carries on in the wrong mode: a training loop that peeks at predictions "
+        "silently continues in eval mode (dropout off), or an evaluation continues in train mode.",
         "Remember was_training = model.training, call model.eval(), predict under torch.no_grad(), "
         "then model.train(was_training)."),
     "below-target-accuracy": (

@@ -46,7 +46,8 @@ class Zygote:
     """
 
     def __init__(self) -> None:
-        ours, theirs = socket.socketpair()
+        # SEQPACKET keeps message boundaries: "preload ..." and "spawn" must never merge.
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         env = dict(os.environ, MPLBACKEND="Agg", OMP_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1",
                    WHITEBOARD_WORKER="1")
         self.proc = subprocess.Popen(
@@ -55,8 +56,10 @@ class Zygote:
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         theirs.close()
         self.control = ours
-        hello = codec.recv(ours, deadline=time.monotonic() + 120)
-        assert hello.get("event") == "ready"
+        ours.settimeout(120)
+        if ours.recv(64) != b"ready":
+            raise RuntimeError("the grading worker did not start")
+        ours.settimeout(None)
         self.preloaded: set[str] = set()
 
     def alive(self) -> bool:
@@ -140,7 +143,12 @@ class Notebook:
         z = zygote()
         z.preload(imported_modules(self.cells))
         self._sock = z.spawn()
-        hello = codec.recv(self._sock, deadline=time.monotonic() + 30)
+        try:
+            hello = codec.recv(self._sock, deadline=time.monotonic() + 60)
+        except (TimeoutError, EOFError, codec.FrameError, OSError) as exc:
+            self._kill()
+            raise StudentError("crash", f"the worker for your notebook could not start ({exc!r}); "
+                               "this is a grader problem, please report it") from None
         self._pid = hello["pid"]
         first_run = not getattr(self, "_ran_once", False)
         for cell in self.cells:

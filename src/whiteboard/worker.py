@@ -87,7 +87,7 @@ def zygote(control: socket.socket) -> None:
     _warm_up(torch)
     _import_harnesses()
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # notebook processes are reaped automatically
-    codec.send(control, {"event": "ready", "pid": os.getpid()})
+    control.send(b"ready")
     while True:
         try:
             msg, fds, _, _ = socket.recv_fds(control, 1 << 16, 4)

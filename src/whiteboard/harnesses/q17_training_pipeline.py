@@ -208,7 +208,8 @@ def _loader(seed: int, n: int, batch_size: int, d_in: int = 5, classes: int = 3)
 
 def _returned(value) -> dict:
     """A returned value described as plain data: its type, and its number if it has one."""
-    info = {"type": type(value).__name__, "is_tensor": isinstance(value, torch.Tensor),
+    name = "torch.Tensor" if isinstance(value, torch.Tensor) else type(value).__name__
+    info = {"type": name, "is_tensor": isinstance(value, torch.Tensor),
             "requires_grad": bool(getattr(value, "requires_grad", False)), "value": None}
     try:
         if isinstance(value, torch.Tensor):
@@ -290,6 +291,19 @@ class ScriptedScheduler:
         return [0.1]
 
 
+class _ScriptedLoader:
+    """Stands for a DataLoader that fit only hands on: it has a length and a dataset, no batches
+    (the scripted train_one_epoch and evaluate never iterate it)."""
+
+    dataset = tuple(range(16))
+
+    def __len__(self):
+        return 4
+
+    def __iter__(self):
+        return iter(())
+
+
 def fit_trace(namespace: dict, train_losses: list, val_losses: list, val_accs: list, epochs: int,
               scheduler: bool = False, clip_norm=None, patience=None) -> dict:
     """The student's fit with train_one_epoch and evaluate replaced by scripted stand-ins.
@@ -301,7 +315,7 @@ def fit_trace(namespace: dict, train_losses: list, val_losses: list, val_accs: l
     calls: list = []
     torch.manual_seed(0)
     model = nn.Linear(3, 2)
-    train_loader, val_loader = object(), object()
+    train_loader, val_loader = _ScriptedLoader(), _ScriptedLoader()
     loss_fn = nn.CrossEntropyLoss()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
 
@@ -369,12 +383,58 @@ def predict_trace(namespace: dict, seed: int = 0, batch: int = 16, start_mode: s
 
 # ---- train_digits_classifier ----------------------------------------------------------------------
 
+class _LoadDigitsSpy:
+    """Notices a call of sklearn's load_digits (the full dataset holds the held-out digits)."""
+
+    def __init__(self, namespace: dict):
+        self.namespace = namespace
+        self.used = False
+        self.saved = []
+
+    def __enter__(self):
+        try:
+            import sklearn.datasets as datasets
+        except ImportError:
+            return self
+        original = datasets.load_digits
+
+        def load_digits(*args, **kwargs):
+            self.used = True
+            return original(*args, **kwargs)
+
+        self.saved = [(datasets, "load_digits", original)]
+        try:
+            import sklearn.datasets._base as base
+
+            if getattr(base, "load_digits", None) is original:
+                self.saved.append((base, "load_digits", original))
+        except ImportError:
+            pass
+        for owner, attr, _ in self.saved:
+            setattr(owner, attr, load_digits)
+        self.aliases = [k for k, v in self.namespace.items() if v is original]
+        for name in self.aliases:
+            self.namespace[name] = load_digits
+        self.original = original
+        return self
+
+    def __exit__(self, *exc):
+        for owner, attr, value in self.saved:
+            setattr(owner, attr, value)
+        for name in getattr(self, "aliases", ()):
+            self.namespace[name] = self.original
+        return False
+
+
 def digits_trace(namespace: dict, x_train, y_train, x_test, seed: int = 0) -> dict:
     """Train the student's digits classifier, then predict the held-out digits in eval mode."""
     import numpy as np
 
     fn = get_function(namespace, "train_digits_classifier")
-    model = fn(np.array(x_train, dtype=np.float32), np.array(y_train, dtype=np.int64), seed)
+    with _LoadDigitsSpy(namespace) as spy:
+        model = fn(np.array(x_train, dtype=np.float32), np.array(y_train, dtype=np.int64), seed)
+    if spy.used:
+        return {"is_module": isinstance(model, nn.Module), "loaded_digits": True}
     if not isinstance(model, nn.Module):
         return {"is_module": False, "type": type(model).__name__}
     model.eval()
