@@ -194,7 +194,7 @@ class Notebook:
     # -- calls ---------------------------------------------------------------------------------
 
     def call(self, function: str, *args: Any, standins: tuple = (), forbidden: tuple = (),
-             timeout: float = CALL_TIMEOUT_S, **kwargs: Any) -> tuple[Any, list, dict, list]:
+             timeout: float | None = None, **kwargs: Any) -> tuple[Any, list, dict, list]:
         """Call the student's `function(*args, **kwargs)` in a fresh fork of the notebook.
 
         Returns (value, args_after, kwargs_after, forbidden_used). Raises StudentError.
@@ -205,7 +205,7 @@ class Notebook:
         return v["value"], v["args_after"], v["kwargs_after"], out.forbidden_used
 
     def run(self, module: str, harness: str, params: dict, *, standins: tuple = (),
-            forbidden: tuple = (), timeout: float = CALL_TIMEOUT_S, seed: int = 0) -> CallResult:
+            forbidden: tuple = (), timeout: float | None = None, seed: int = 0) -> CallResult:
         """Run `whiteboard.harnesses.<module>.<harness>(namespace, **params)` in the worker."""
         if self.problem:
             raise StudentError(*self.problem)
@@ -215,7 +215,7 @@ class Notebook:
                "standins": list(standins), "forbidden": list(forbidden), "seed": seed}
         try:
             codec.send(self._sock, msg)
-            return self._await_result(timeout)
+            return self._await_result(CALL_TIMEOUT_S if timeout is None else timeout)
         except StudentError:
             raise
         except (EOFError, codec.FrameError, OSError) as exc:
