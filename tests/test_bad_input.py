@@ -86,8 +86,8 @@ def test_syntax_error_cell_costs_only_that_cell(tmp_path):
 
 @pytest.mark.parametrize("body,text", [
     ("raise SystemExit(3)", "SystemExit"),
-    ("import os; os._exit(7)", "exited with status 7"),
-    ("import os, signal; os.kill(os.getpid(), signal.SIGKILL)", "signal 9"),
+    ("import os; os._exit(7)", "ended the Python process"),
+    ("import os, signal; os.kill(os.getpid(), signal.SIGKILL)", "ended the Python process"),
 ])
 def test_function_that_ends_the_process(tmp_path, body, text):
     f = graded(tmp_path, f"def softmax(z, axis=-1):\n    {body}\n")

@@ -7,18 +7,13 @@ happens in an isolated worker (`whiteboard grade`, `pytest autograder/`); this i
 """
 from __future__ import annotations
 
-import contextlib
-import copy
-import importlib
 import inspect
-import io
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
 from whiteboard import codec
-from whiteboard.submission import CallResult, StudentError
+from whiteboard.submission import CallResult, error_from_reply
 
 # Set while a self-check runs; the plugin's `nb` fixture then grades this namespace in-process.
 LIVE: dict[str, Any] = {}
@@ -41,35 +36,16 @@ class InProcessNotebook:
         return v["value"], v["args_after"], v["kwargs_after"], out.forbidden_used
 
     def run(self, module, harness, params, *, standins=(), forbidden=(), timeout=None, seed=0):
-        from whiteboard import worker
+        from whiteboard.worker import run_call
 
-        ns = self.namespace
-        before = dict(ns)  # harnesses may swap names in (stand-ins, mocks): all of it is undone
-        originals = _save_attrs(forbidden)
-        try:
-            for name in standins:
-                ref = self.references(name)
-                if ref is not None:
-                    ns[name] = _plain_data_wrapper(ref)
-            used = worker._install_tripwires(forbidden, only_loaded=True, namespace=ns)
-            worker._seed_everything(seed)
-            fn = getattr(importlib.import_module(f"whiteboard.harnesses.{module}"), harness)
-            # Round-trip through the codec so values look exactly as they do from a worker.
-            value = _round_trip(fn(ns, **_round_trip(params)))
-        except NotImplementedError:
-            raise StudentError("not-implemented", "still raises NotImplementedError") from None
-        except worker.MissingFunction as exc:
-            raise StudentError("not-implemented", str(exc)) from None
-        except StudentError:
-            raise
-        except Exception as exc:
-            raise StudentError("crash", worker._describe(exc)) from None
-        finally:
-            for name in [k for k in ns if k not in before]:
-                del ns[name]
-            ns.update(before)
-            _restore_attrs(originals)
-        return CallResult(value, sorted(used))
+        msg = {"harness_module": module, "harness": harness, "params": _round_trip(params),
+               "standins": list(standins), "forbidden": list(forbidden), "seed": seed}
+        reply = run_call(self.namespace, msg, lambda name: _plain_data_wrapper(self.references(name)),
+                         only_loaded=True)
+        if reply["event"] == "error":
+            raise error_from_reply(reply)
+        # Round-trip through the codec so values look exactly as they do from a worker.
+        return CallResult(_round_trip(reply["value"]), reply["forbidden_used"])
 
     def close(self):
         pass
@@ -86,25 +62,6 @@ def _plain_data_wrapper(ref):
     def standin(*args, **kwargs):
         return _round_trip(ref(*_round_trip(list(args)), **_round_trip(kwargs)))
     return standin
-
-
-def _save_attrs(dotted_names):
-    saved = []
-    for dotted in dotted_names:
-        module_name, _, attr = dotted.rpartition(".")
-        if module_name not in sys.modules:
-            continue
-        try:
-            owner = importlib.import_module(module_name)
-            saved.append((owner, attr, getattr(owner, attr)))
-        except (ImportError, AttributeError, ValueError):
-            pass
-    return saved
-
-
-def _restore_attrs(saved):
-    for owner, attr, value in saved:
-        setattr(owner, attr, value)
 
 
 def check(function: str, assignment: str | None = None, namespace: dict | None = None) -> None:

@@ -36,6 +36,21 @@ class StudentError(Exception):
         self.message = message
 
 
+def error_from_reply(reply: dict) -> StudentError:
+    """The StudentError for a worker's error reply (a label and a message for the student)."""
+    kind, text = reply["kind"], reply["message"]
+    label = {"not-implemented": "not-implemented", "missing": "not-implemented"}.get(kind, "crash")
+    if kind == "memory":
+        text = f"ran out of memory: {text}"
+    elif kind == "exit":
+        text = f"called {text}: a graded function must return, not exit"
+    elif kind == "not-implemented":
+        where = text[text.find("(at "):].strip("()") if "(at " in text else ""
+        text = ("still raises NotImplementedError" + (f" ({where.split(':')[0]})" if where else "")
+                + ": replace the `raise NotImplementedError` line with your code")
+    return StudentError(label, text)
+
+
 # ---- the zygote ------------------------------------------------------------------------------
 
 class Zygote:
@@ -224,51 +239,27 @@ class Notebook:
 
     def _await_result(self, timeout: float) -> CallResult:
         deadline = time.monotonic() + timeout
-        child = None
-        result = None
         while True:
             try:
                 msg = codec.recv(self._sock, deadline=deadline, max_bytes=RESULT_LIMIT_BYTES)
             except TimeoutError:
-                if child is not None:
-                    try:
-                        os.kill(child, signal.SIGKILL)
-                    except OSError:
-                        pass
                 self._kill()  # a fresh notebook process serves the next check
                 raise StudentError("timeout", f"your function did not return within {timeout:g} s "
                                    "(an infinite loop, or far too slow?)") from None
+            except EOFError:
+                self._kill()
+                raise StudentError("crash", "your function ended the Python process before returning "
+                                   "(os._exit, a crash in native code, or running out of memory?)") from None
             except codec.FrameError as exc:
                 self._kill()
-                raise StudentError("crash", f"your function's result could not be read back: {exc}")
-            event = msg.get("event")
-            if event == "started":
-                child = msg["pid"]
-            elif event == "reference_call":
+                raise StudentError("crash", f"your function's result could not be read back: {exc}") from None
+            if msg.get("event") == "reference_call":
                 self._answer_reference_call(msg)
-            elif event in ("result", "error"):
-                result = msg
-            elif event == "exited":
+            else:
                 break
-        if result is None:
-            how = (f"was killed by signal {msg['signal']}" if "signal" in msg
-                   else f"exited with status {msg.get('code')}")
-            raise StudentError("crash", f"the process running your function {how} before returning "
-                               "(os._exit, a segfault, or running out of memory?)")
-        if result["event"] == "error":
-            kind = result["kind"]
-            label = {"not-implemented": "not-implemented", "missing": "not-implemented"}.get(kind, "crash")
-            text = result["message"]
-            if kind == "memory":
-                text = f"ran out of memory: {text}"
-            elif kind == "exit":
-                text = f"called {text}: a graded function must return, not exit"
-            elif kind == "not-implemented":
-                where = text[text.find("(at "):].strip("()") if "(at " in text else ""
-                text = ("still raises NotImplementedError" + (f" ({where.split(':')[0]})" if where else "")
-                        + ": replace the `raise NotImplementedError` line with your code")
-            raise StudentError(label, text)
-        return CallResult(result["value"], list(result.get("forbidden_used", [])))
+        if msg.get("event") == "error":
+            raise error_from_reply(msg)
+        return CallResult(msg["value"], list(msg.get("forbidden_used", [])))
 
     def _answer_reference_call(self, msg: dict) -> None:
         name = msg.get("function")

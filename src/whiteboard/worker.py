@@ -1,14 +1,14 @@
 """The isolated side of grading. Nothing in this file ever sees an expected value or a score.
 
-Three kinds of process, each forked from the one before:
+Two kinds of process:
 
     zygote            started once per grading session; imports numpy, torch and matplotlib
-      `- notebook     one per submitted notebook; runs its code cells in a fresh namespace
-           `- call    one per check; runs one student function (through a harness) and exits
+      `- notebook     forked per submitted notebook; runs its code cells in a fresh namespace,
+                      then one check's call after another (see run_call)
 
-Forking a call from the notebook process means a check starts from the state the notebook left,
-whatever the previous check did, and a call that hangs or dies takes nothing else with it. The
-parent enforces every time limit from outside, with SIGKILL.
+Each call starts from the namespace the notebook left (run_call undoes what a call changes), and
+a call that hangs or kills the process costs that check only: the parent enforces every time
+limit from outside, with SIGKILL, and starts a fresh notebook process for the next check.
 
 Run as ``python -m whiteboard.worker FD`` where FD is a Unix socket to the parent.
 """
@@ -23,7 +23,6 @@ import signal
 import socket
 import sys
 import traceback
-import types
 
 from whiteboard import codec
 
@@ -72,7 +71,7 @@ class _IPythonStub:
 def zygote(control: socket.socket) -> None:
     os.environ["MPLBACKEND"] = "Agg"
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    import numpy  # noqa: F401
+    import numpy  # noqa: F401 - loaded once here for every notebook
     import torch
 
     # One thread: forking after a parallel torch op can deadlock the child's thread pool.
@@ -120,7 +119,7 @@ def zygote(control: socket.socket) -> None:
 
 
 def _import_harnesses() -> None:
-    """Import every harness once here, so that no forked call pays for it."""
+    """Import every harness once here, so that no notebook process pays for it."""
     import pkgutil
 
     from whiteboard import harnesses
@@ -133,7 +132,7 @@ def _import_harnesses() -> None:
 
 
 def _warm_up(torch) -> None:
-    """Pay torch's lazy first-use costs once here, not again in every forked call."""
+    """Pay torch's lazy first-use costs once here, not again in every notebook process."""
     import numpy as np
 
     a = torch.randn(8, 8, dtype=torch.float64, requires_grad=True)
@@ -158,6 +157,7 @@ def notebook_process(sock: socket.socket) -> None:
     import tempfile
 
     os.chdir(tempfile.mkdtemp(prefix="whiteboard-"))
+    _limit_resources()
     namespace = {"__name__": "__main__", "__builtins__": builtins, "get_ipython": _IPythonStub}
     codec.send(sock, {"event": "ready", "pid": os.getpid()})
     while True:
@@ -168,7 +168,12 @@ def notebook_process(sock: socket.socket) -> None:
         if msg["op"] == "exec":
             codec.send(sock, run_cell(namespace, msg["index"], msg["source"]))
         elif msg["op"] == "call":
-            fork_call(sock, namespace, msg)
+            reply = run_call(namespace, msg, lambda name: _reference_proxy(sock, name))
+            try:
+                codec.send(sock, reply)
+            except (ValueError, TypeError, OverflowError) as exc:
+                codec.send(sock, {"event": "error", "kind": "unsendable",
+                                  "message": f"the result could not be sent back: {exc}"})
         elif msg["op"] == "quit":
             return
 
@@ -215,56 +220,70 @@ def _describe(exc: BaseException, filename_prefix: str = "<cell") -> str:
     return text + where
 
 
-def fork_call(sock: socket.socket, namespace: dict, msg: dict) -> None:
-    pid = os.fork()
-    if pid == 0:
-        try:
-            _call_child(sock, namespace, msg)
-        finally:
-            os._exit(0)
-    codec.send(sock, {"event": "started", "pid": pid})
-    _, status = os.waitpid(pid, 0)
-    if os.WIFSIGNALED(status):
-        codec.send(sock, {"event": "exited", "signal": os.WTERMSIG(status)})
-    else:
-        codec.send(sock, {"event": "exited", "code": os.WEXITSTATUS(status)})
-
-
-def _call_child(sock: socket.socket, namespace: dict, msg: dict) -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+def _limit_resources() -> None:
+    """Memory and file-size limits for everything the student's code does in this process."""
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
     try:
-        vm = _vm_size()
-        resource.setrlimit(resource.RLIMIT_AS, (vm + CALL_MEMORY_BYTES, hard))
+        resource.setrlimit(resource.RLIMIT_AS, (_vm_size() + CALL_MEMORY_BYTES, hard))
         resource.setrlimit(resource.RLIMIT_FSIZE, (CALL_FILE_BYTES, CALL_FILE_BYTES))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     except (ValueError, OSError):
         pass
-    # The student's functions look their helpers up in their globals, which is `namespace` (this
-    # child's own copy of it): the other graded functions become calls to the reference.
-    for name in msg.get("standins", ()):
-        namespace[name] = _reference_proxy(sock, name)
-    tripwires = _install_tripwires(msg.get("forbidden", ()), namespace=namespace)
-    _seed_everything(msg.get("seed", 0))
+
+
+def run_call(namespace: dict, msg: dict, standin, only_loaded: bool = False) -> dict:
+    """Run one check's harness on the notebook's namespace; return the reply to send.
+
+    Calls run in the notebook process itself (forking a process with torch loaded costs more
+    than the check), so everything a call changes in the namespace or patches on a module is put
+    back afterwards, and the random seeds are reset before it. A call that kills or hangs the
+    process is handled by the parent, which starts a fresh one.
+    `standin(name)` makes the function that answers for another graded function `name`.
+    """
+    import matplotlib.pyplot as plt
+
+    before = dict(namespace)
+    forbidden = msg.get("forbidden", ())
+    patched = _save_attrs(forbidden, only_loaded)
     try:
+        for name in msg.get("standins", ()):
+            namespace[name] = standin(name)
+        used = _install_tripwires(forbidden, only_loaded, namespace)
+        _seed_everything(msg.get("seed", 0))
         module = importlib.import_module(f"whiteboard.harnesses.{msg['harness_module']}")
-        harness = getattr(module, msg["harness"])
-        value = harness(namespace, **msg.get("params", {}))
-        reply = {"event": "result", "value": value, "forbidden_used": sorted(tripwires)}
+        value = getattr(module, msg["harness"])(namespace, **msg.get("params", {}))
+        return {"event": "result", "value": value, "forbidden_used": sorted(used)}
     except NotImplementedError as exc:
-        reply = {"event": "error", "kind": "not-implemented", "message": _describe(exc)}
+        return {"event": "error", "kind": "not-implemented", "message": _describe(exc)}
     except MissingFunction as exc:
-        reply = {"event": "error", "kind": "missing", "message": str(exc)}
+        return {"event": "error", "kind": "missing", "message": str(exc)}
     except MemoryError as exc:
-        reply = {"event": "error", "kind": "memory", "message": _describe(exc)}
+        return {"event": "error", "kind": "memory", "message": _describe(exc)}
     except SystemExit as exc:
-        reply = {"event": "error", "kind": "exit", "message": f"SystemExit({exc.code!r})"}
+        return {"event": "error", "kind": "exit", "message": f"SystemExit({exc.code!r})"}
     except BaseException as exc:
-        reply = {"event": "error", "kind": "exception", "message": _describe(exc)}
-    try:
-        codec.send(sock, reply)
-    except (ValueError, TypeError, OverflowError) as exc:
-        codec.send(sock, {"event": "error", "kind": "unsendable",
-                          "message": f"the result could not be sent back: {exc}"})
+        return {"event": "error", "kind": "exception", "message": _describe(exc)}
+    finally:
+        for name in [k for k in namespace if k not in before]:
+            del namespace[name]
+        namespace.update(before)
+        for owner, attr, value in patched:
+            setattr(owner, attr, value)
+        plt.close("all")
+
+
+def _save_attrs(dotted_names, only_loaded: bool) -> list:
+    saved = []
+    for dotted in dotted_names:
+        module_name, _, attr = dotted.rpartition(".")
+        if only_loaded and module_name not in sys.modules:
+            continue
+        try:
+            owner = importlib.import_module(module_name)
+            saved.append((owner, attr, getattr(owner, attr)))
+        except (ImportError, AttributeError, ValueError):
+            pass
+    return saved
 
 
 def _vm_size() -> int:
