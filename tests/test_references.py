@@ -49,3 +49,13 @@ def test_q11_against_torch():
             assert out.shape[-1] == q11.conv_output_size(n, k, s, p, d)
     assert q11.conv_param_count(3, 64, 3) == sum(t.numel() for t in torch.nn.Conv2d(3, 64, 3).parameters())
     assert q11.dense_param_count(784, 10) == sum(t.numel() for t in torch.nn.Linear(784, 10).parameters())
+
+
+def test_digits_read_from_the_bundled_file_equal_load_digits():
+    from sklearn.datasets import load_digits
+
+    from autograder.test_q17_training_pipeline import load_bundled_digits
+
+    x, y = load_bundled_digits()
+    data = load_digits()
+    assert np.array_equal(x, data.data) and np.array_equal(y, data.target)

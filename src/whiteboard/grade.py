@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from whiteboard.results import results_from_reports
+from whiteboard.notebook import imported_modules, read_code_cells
 from whiteboard.submission import zygote
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
@@ -30,6 +31,16 @@ def find_autograder(start: Path | None = None) -> Path:
 
 def available_assignments(autograder: Path) -> list[str]:
     return sorted(p.stem[len("test_"):] for p in autograder.glob("test_q*.py"))
+
+
+def _notebook_imports(submission: Path, assignments: list[str]) -> set[str]:
+    modules: set[str] = set()
+    for a in assignments:
+        try:
+            modules |= imported_modules(read_code_cells(submission / a / f"{a}.ipynb"))
+        except (OSError, ValueError):
+            pass
+    return modules
 
 
 class _Collector:
@@ -70,7 +81,9 @@ def grade(submission: Path | str, assignments: list[str] | None = None,
     from whiteboard.selfcheck import LIVE
 
     if not LIVE:  # a self-check grades in-process and needs no worker
-        threading.Thread(target=zygote, daemon=True).start()  # torch loads while pytest starts
+        # torch (and what the notebooks import) loads in the zygote while pytest starts here
+        preload = tuple(_notebook_imports(submission, assignments))
+        threading.Thread(target=zygote, args=(preload,), daemon=True).start()
     autoload = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
     os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # nbval & co. cost seconds and add nothing
     try:

@@ -42,6 +42,17 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[REPORTS_KEY] = []  # graded reports, in the order the checks ran
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Pay torch's first-use costs (optimizers import torch._dynamo: ~2 s) now, while the worker
+    is still starting, rather than inside the first check that needs them."""
+    import sys
+
+    if "torch" in sys.modules:
+        from whiteboard.worker import _warm_up
+
+        _warm_up(sys.modules["torch"])
+
+
 def submission_dir(config: pytest.Config, autograder_dir: Path) -> Path:
     chosen = config.getoption("--submission")
     return Path(chosen).resolve() if chosen else (autograder_dir.parent / "release").resolve()

@@ -60,13 +60,16 @@ class Zygote:
     holds, the references least of all, is in its memory.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, preload: tuple[str, ...] = ()) -> None:
+        from whiteboard.worker import PRELOADABLE
+
         # SEQPACKET keeps message boundaries: "preload ..." and "spawn" must never merge.
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.preloaded: set[str] = {m for m in preload if m in PRELOADABLE}
         env = dict(os.environ, MPLBACKEND="Agg", OMP_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1",
                    WHITEBOARD_WORKER="1")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "whiteboard.worker", str(theirs.fileno())],
+            [sys.executable, "-m", "whiteboard.worker", str(theirs.fileno()), *sorted(self.preloaded)],
             pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         theirs.close()
@@ -75,7 +78,6 @@ class Zygote:
         if ours.recv(64) != b"ready":
             raise RuntimeError("the grading worker did not start")
         ours.settimeout(None)
-        self.preloaded: set[str] = set()
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -107,12 +109,15 @@ _zygote: Zygote | None = None
 _zygote_lock = threading.Lock()
 
 
-def zygote() -> Zygote:
-    """The session's zygote, started on first use (thread-safe, so it can start in the background)."""
+def zygote(preload: tuple[str, ...] = ()) -> Zygote:
+    """The session's zygote, started on first use (thread-safe, so it can start in the background).
+
+    `preload`: slow modules the notebooks import, loaded once in the zygote as it starts.
+    """
     global _zygote
     with _zygote_lock:
         if _zygote is None or not _zygote.alive():
-            _zygote = Zygote()
+            _zygote = Zygote(preload)
             atexit.register(_zygote.close)
         return _zygote
 

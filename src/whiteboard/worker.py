@@ -68,7 +68,7 @@ class _IPythonStub:
 
 # ---- zygote --------------------------------------------------------------------------------
 
-def zygote(control: socket.socket) -> None:
+def zygote(control: socket.socket, preload: list[str] = ()) -> None:
     os.environ["MPLBACKEND"] = "Agg"
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import numpy  # noqa: F401 - loaded once here for every notebook
@@ -85,6 +85,9 @@ def zygote(control: socket.socket) -> None:
     plt.show = lambda *a, **k: None
     _warm_up(torch)
     _import_harnesses()
+    for name in preload:
+        if name in PRELOADABLE:
+            importlib.import_module(name)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # notebook processes are reaped automatically
     control.send(b"ready")
     while True:
@@ -364,4 +367,4 @@ if __name__ == "__main__":
     # Import ourselves by name so that harnesses and this loop share one copy of the module.
     from whiteboard import worker
 
-    worker.zygote(socket.socket(fileno=int(sys.argv[1])))
+    worker.zygote(socket.socket(fileno=int(sys.argv[1])), sys.argv[2:])
