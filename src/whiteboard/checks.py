@@ -36,26 +36,23 @@ class Pitfalls:
         self.variants: dict[str, list[tuple[str, Callable]]] = {}
         self.detectors: dict[str, list[tuple[str, Callable]]] = {}
 
-    def variant(self, function: str, label: str) -> Callable[[Callable], Callable]:
-        """Register `fn` as `function` written with the mistake `label`."""
+    def _registrar(self, table: dict, function: str, label: str) -> Callable[[Callable], Callable]:
         if label not in self.labels:
             raise KeyError(f"unknown label {label!r}: add it to the assignment's LABELS")
 
         def register(fn: Callable) -> Callable:
-            self.variants.setdefault(function, []).append((label, fn))
+            table.setdefault(function, []).append((label, fn))
             return fn
         return register
+
+    def variant(self, function: str, label: str) -> Callable[[Callable], Callable]:
+        """Register `fn` as `function` written with the mistake `label`."""
+        return self._registrar(self.variants, function, label)
 
     def detector(self, function: str, label: str) -> Callable[[Callable], Callable]:
         """Register `test(got, *args, **kwargs) -> bool`: a property of a wrong answer that names
         `label` when no variant reproduces it exactly (e.g. "sums to 1 along another axis")."""
-        if label not in self.labels:
-            raise KeyError(f"unknown label {label!r}: add it to the assignment's LABELS")
-
-        def register(fn: Callable) -> Callable:
-            self.detectors.setdefault(function, []).append((label, fn))
-            return fn
-        return register
+        return self._registrar(self.detectors, function, label)
 
     def explain(self, label: str) -> str:
         why, fix = self.labels.get(label, ("", ""))

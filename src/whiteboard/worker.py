@@ -275,18 +275,21 @@ def run_call(namespace: dict, msg: dict, standin, only_loaded: bool = False) -> 
         plt.close("all")
 
 
-def _save_attrs(dotted_names, only_loaded: bool) -> list:
-    saved = []
+def _resolve(dotted_names, only_loaded: bool):
+    """(owner module, attribute name, current value) for each importable dotted name."""
     for dotted in dotted_names:
         module_name, _, attr = dotted.rpartition(".")
         if only_loaded and module_name not in sys.modules:
             continue
         try:
             owner = importlib.import_module(module_name)
-            saved.append((owner, attr, getattr(owner, attr)))
+            yield dotted, owner, attr, getattr(owner, attr)
         except (ImportError, AttributeError, ValueError):
-            pass
-    return saved
+            continue
+
+
+def _save_attrs(dotted_names, only_loaded: bool) -> list:
+    return [(owner, attr, value) for _, owner, attr, value in _resolve(dotted_names, only_loaded)]
 
 
 def _vm_size() -> int:
@@ -325,15 +328,7 @@ def _install_tripwires(dotted_names, only_loaded: bool = False, namespace: dict 
     notebook should not pay for importing torch just to watch it).
     """
     used: set = set()
-    for dotted in dotted_names:
-        module_name, _, attr = dotted.rpartition(".")
-        if only_loaded and module_name not in sys.modules:
-            continue
-        try:
-            owner = importlib.import_module(module_name)
-            original = getattr(owner, attr)
-        except (ImportError, AttributeError, ValueError):
-            continue
+    for dotted, owner, attr, original in _resolve(dotted_names, only_loaded):
         if isinstance(original, type):
             def make(orig=original, name=dotted):
                 class Tripwire(orig):  # subclass so isinstance and super() still work
