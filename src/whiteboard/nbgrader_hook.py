@@ -26,7 +26,11 @@ def _results(notebook: Path, assignment: str) -> dict:
     from whiteboard.grade import find_autograder
 
     autograder = find_autograder(notebook.parent)
-    digest = hashlib.sha256(notebook.read_bytes() + str(autograder).encode()).hexdigest()[:32]
+    # The key covers the checks too: an instructor who edits the autograder must not get stale points.
+    digest = hashlib.sha256(notebook.read_bytes())
+    for path in sorted(autograder.rglob("*.py")):
+        digest.update(str(path.relative_to(autograder)).encode() + path.read_bytes())
+    digest = digest.hexdigest()[:32]
     cached = CACHE / f"{digest}.json"
     if cached.exists():
         return json.loads(cached.read_text())
