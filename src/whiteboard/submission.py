@@ -7,6 +7,7 @@ with SIGKILL, so no student code can catch or delay them.
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import signal
 import socket
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from whiteboard import codec
+from whiteboard import codec, sandbox
 from whiteboard.notebook import Cell, cells_to_grade, imported_modules, read_code_cells
 
 # Limits on the student's code, in seconds; the environment may lower them (the kit's tests do).
@@ -90,9 +91,11 @@ class Zygote:
             self.control.sendall(("preload " + " ".join(wanted)).encode())
             self.preloaded.update(wanted)
 
-    def spawn(self) -> socket.socket:
+    def spawn(self, config: dict | None = None) -> socket.socket:
+        """A new notebook process; `config` says how to wall it in (see sandbox.lock_down)."""
         ours, theirs = socket.socketpair()
-        socket.send_fds(self.control, [b"spawn"], [theirs.fileno()])
+        message = b"spawn" + (json.dumps(config).encode() if config else b"")
+        socket.send_fds(self.control, [message], [theirs.fileno()])
         theirs.close()
         return ours
 
@@ -133,8 +136,13 @@ class CallResult:
 class Notebook:
     """A submitted notebook, run in its own worker. Call `call()` or `run()`; `errors` says what broke."""
 
-    def __init__(self, path: Path | str, assignment: str, references: Callable[[str], Callable] | None = None):
+    def __init__(self, path: Path | str, assignment: str, references: Callable[[str], Callable] | None = None,
+                 hidden: tuple = ()):
+        """`hidden`: paths the worker must not read, on top of sandbox.hidden_paths()'s."""
         self.path = Path(path)
+        self.hidden = tuple(hidden)
+        self.sandbox_off: list[str] = []  # protections the last worker ran without
+        self._slot: sandbox.Slot | None = None
         self.assignment = assignment
         self.references = references  # name -> reference function, for reference_call requests
         self.errors: list[str] = []
@@ -162,7 +170,11 @@ class Notebook:
     def _start(self) -> None:
         z = zygote()
         z.preload(imported_modules(self.cells))
-        self._sock = z.spawn()
+        if self._slot is None:
+            self._slot = sandbox.Slot()
+            self._config = {"hidden": sandbox.hidden_paths(self.path, self.hidden),
+                            "uid": self._slot.uid, "disable": sorted(sandbox.disabled())}
+        self._sock = z.spawn(self._config)
         try:
             hello = codec.recv(self._sock, deadline=time.monotonic() + 60)
         except (TimeoutError, EOFError, codec.FrameError, OSError) as exc:
@@ -170,6 +182,9 @@ class Notebook:
             raise StudentError("crash", f"the worker for your notebook could not start ({exc!r}); "
                                "this is a grader problem, please report it") from None
         self._pid = hello["pid"]
+        self._init = hello.get("init")
+        self.sandbox_off = list(hello.get("off", []))
+        sandbox.warn_once(self.sandbox_off)
         first_run = not getattr(self, "_ran_once", False)
         for cell in self.cells:
             if cell.index in self._skip:
@@ -194,11 +209,20 @@ class Notebook:
         self._ran_once = True
 
     def _kill(self) -> None:
+        """End the notebook process and everything it started.
+
+        Its process group dies by SIGKILL, and so does the init of its PID namespace, which takes
+        every other process of the submission with it. Without one, the processes of the slot's uid are hunted down.
+        """
         if self._pid is not None:
-            try:
-                os.killpg(self._pid, signal.SIGKILL)
-            except OSError:
-                pass
+            for kill, pid in ((os.kill, getattr(self, "_init", None)), (os.killpg, self._pid)):
+                try:
+                    if pid:
+                        kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            if "pid-namespace" in self.sandbox_off and self._slot is not None and self._slot.uid:
+                sandbox.kill_uid(self._slot.uid)
         if self._sock is not None:
             self._sock.close()
         self._sock = self._pid = None
@@ -210,6 +234,9 @@ class Notebook:
             except OSError:
                 pass
         self._kill()
+        if self._slot is not None:
+            self._slot.release()  # kills whatever still runs under the slot's uid
+            self._slot = None
 
     # -- calls ---------------------------------------------------------------------------------
 
@@ -257,6 +284,11 @@ class Notebook:
                                    "(os._exit, a crash in native code, or running out of memory?)") from None
             except codec.FrameError as exc:
                 self._kill()
+                if "-byte limit" in str(exc):
+                    size = str(exc).split()[2]
+                    raise StudentError("crash", f"your function returned {int(size) / 2**20:.0f} MB, more "
+                                       f"than the {RESULT_LIMIT_BYTES // 2**20} MB a result may hold: "
+                                       "return only what the exercise asks for") from None
                 raise StudentError("crash", f"your function's result could not be read back: {exc}") from None
             if msg.get("event") == "reference_call":
                 self._answer_reference_call(msg)

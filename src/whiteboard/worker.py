@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import builtins
 import importlib
+import json
 import linecache
 import os
 import resource
@@ -24,7 +25,7 @@ import socket
 import sys
 import traceback
 
-from whiteboard import codec
+from whiteboard import codec, sandbox
 
 # Modules worth importing once in the zygote because notebooks import them (and they are slow).
 PRELOADABLE = ("sklearn.datasets",)
@@ -89,14 +90,17 @@ def zygote(control: socket.socket, preload: list[str] = ()) -> None:
         if name in PRELOADABLE:
             importlib.import_module(name)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # notebook processes are reaped automatically
+    control.set_inheritable(False)
     control.send(b"ready")
     while True:
         try:
             msg, fds, _, _ = socket.recv_fds(control, 1 << 16, 4)
         except OSError:
+            _end_session()
             return
         if not msg:
-            return  # the parent went away
+            _end_session()  # the parent went away
+            return
         op = msg.decode()
         if op.startswith("preload "):
             for name in op.split()[1:]:
@@ -106,19 +110,42 @@ def zygote(control: socket.socket, preload: list[str] = ()) -> None:
                     except Exception:
                         pass
             continue
-        if op != "spawn" or not fds:
+        for fd in fds:  # never inherited by the PID namespace's init (an exec'd `sleep`)
+            os.set_inheritable(fd, False)
+        if not op.startswith("spawn") or not fds:
             for fd in fds:
                 os.close(fd)
             continue
-        pid = os.fork()
+        try:
+            config = json.loads(op[len("spawn"):] or "{}")
+        except ValueError:
+            config = {}
+        init = sandbox.enter_pid_namespace(config)
+        try:
+            pid = os.fork()
+        except OSError:
+            pid = -1
         if pid == 0:
             control.close()
             sock = socket.socket(fileno=fds[0])
             try:
-                notebook_process(sock)
+                config["init"] = init
+                notebook_process(sock, config, *sandbox.enter_namespaces(config, init is not None))
             finally:
                 os._exit(0)
+        if init is not None:
+            sandbox.leave_pid_namespace()
+            if pid < 0:
+                os.kill(init, signal.SIGKILL)
         os.close(fds[0])
+
+
+def _end_session() -> None:
+    """The parent is gone: take the PID namespaces' inits (our process group) down with us."""
+    try:
+        os.killpg(0, signal.SIGKILL)
+    except OSError:
+        pass
 
 
 def _import_harnesses() -> None:
@@ -149,7 +176,10 @@ def _warm_up(torch) -> None:
 
 # ---- notebook process ----------------------------------------------------------------------
 
-def notebook_process(sock: socket.socket) -> None:
+def notebook_process(sock: socket.socket, config: dict | None = None, pid: int | None = None,
+                     off: list | None = None) -> None:
+    """Serve one notebook. `pid` is this process's id as the parent sees it (inside a PID
+    namespace os.getpid() is 1); `off` lists the sandbox's protections that could not be had."""
     os.setsid()  # its own process group, so the parent can kill it and its calls as one
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     devnull = os.open(os.devnull, os.O_RDWR)
@@ -157,12 +187,12 @@ def notebook_process(sock: socket.socket) -> None:
         os.dup2(devnull, fd)
     sys.stdout = sys.stderr = _Sink()
     sys.stdin = open(os.devnull)
-    import tempfile
-
-    os.chdir(tempfile.mkdtemp(prefix="whiteboard-"))
-    _limit_resources()
+    off = list(off or [])
+    _limit_resources()  # reads /proc/self: before the sandbox replaces /proc and drops the uid
+    sandbox.lock_down(config or {}, off)
     namespace = {"__name__": "__main__", "__builtins__": builtins, "get_ipython": _IPythonStub}
-    codec.send(sock, {"event": "ready", "pid": os.getpid()})
+    codec.send(sock, {"event": "ready", "pid": pid or os.getpid(), "init": (config or {}).get("init"),
+                      "off": sorted(set(off))})
     while True:
         try:
             msg = codec.recv(sock)
