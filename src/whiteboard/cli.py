@@ -1,4 +1,4 @@
-"""The `whiteboard` command: grade a submission, regenerate release/ and solutions/."""
+"""The `whiteboard` command: grade a submission or a class, regenerate release/ and solutions/."""
 from __future__ import annotations
 
 import argparse
@@ -38,6 +38,44 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _grade_class(args: argparse.Namespace) -> int:
+    from whiteboard.classgrade import grade_class, summary_table
+
+    submitted = Path(args.submitted)
+    if not submitted.is_dir():
+        print(f"whiteboard: {submitted} is not a directory (expected nbgrader's "
+              "submitted/<student>/<assignment>/ tree)", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    autograder = Path(args.autograder) if args.autograder else None
+    try:
+        cr = grade_class(submitted, out, workers=args.workers, assignments=args.assignment or None,
+                         autograder=autograder, progress=not args.no_progress)
+    except ValueError as e:  # an --assignment the autograder does not know
+        print(f"whiteboard: {e}", file=sys.stderr)
+        return 2
+    print(summary_table(cr))
+    print(f"graded {len(cr.graded)}, skipped {len(cr.skipped)} unchanged, failed {len(cr.failed)}"
+          f"{' (' + ', '.join(cr.failed) + ')' if cr.failed else ''} in {cr.seconds:.1f} s")
+    print(f"wrote {out / 'grades.csv'}, {out}/<student>.json, {out / 'feedback'}/<student>/<assignment>.html")
+    if args.gradebook is not None:
+        from whiteboard.gradebook import default_db_url, write_gradebook
+
+        db_url = args.gradebook or default_db_url(submitted.resolve().parent)
+        counts = write_gradebook(cr.results, db_url, submitted)
+        print(f"gradebook: wrote {counts['submissions']} submissions to {db_url}"
+              + (f" ({counts['skipped']} skipped: assignment not in the gradebook)" if counts["skipped"] else ""))
+    return 0
+
+
+def _export_gradescope(args: argparse.Namespace) -> int:
+    from whiteboard.gradescope import export  # written separately; imported only when asked for
+
+    path = export(Path(args.out_zip), Path(args.course))
+    print(f"wrote {path}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="whiteboard", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -56,6 +94,25 @@ def main(argv: list[str] | None = None) -> int:
     gen.add_argument("--assignment", action="append", metavar="A", help="only A (repeatable)")
     gen.add_argument("--no-execute", action="store_true", help="do not execute the solutions")
     gen.set_defaults(run=_generate)
+
+    gc = sub.add_parser("grade-class", help="grade nbgrader's submitted/<student>/<assignment>/ tree "
+                        "in parallel: grades.csv, per-student JSON and feedback")
+    gc.add_argument("submitted", help="nbgrader's submitted/ folder")
+    gc.add_argument("--out", required=True, metavar="OUT",
+                    help="where grades.csv, <student>.json and feedback/ go (re-runs skip unchanged students)")
+    gc.add_argument("--workers", type=int, metavar="N", help="grading processes (default: all cores)")
+    gc.add_argument("--assignment", action="append", metavar="A", help="grade only A (repeatable)")
+    gc.add_argument("--gradebook", nargs="?", const="", metavar="DB_URL",
+                    help="also write the scores into nbgrader's gradebook (default: "
+                         "sqlite:///<parent of SUBMITTED>/gradebook.db)")
+    gc.add_argument("--autograder", metavar="DIR", help="the autograder/ to use (default: found above .)")
+    gc.add_argument("--no-progress", action="store_true", help="no progress bar")
+    gc.set_defaults(run=_grade_class)
+
+    gs = sub.add_parser("export-gradescope", help="package the course as a Gradescope autograder zip")
+    gs.add_argument("out_zip", metavar="OUT.zip", help="the zip to write")
+    gs.add_argument("--course", default=".", help="the course directory (default: .)")
+    gs.set_defaults(run=_export_gradescope)
 
     args = parser.parse_args(argv)
     return args.run(args)

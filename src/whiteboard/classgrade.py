@@ -1,0 +1,375 @@
+"""Grade a whole class: nbgrader's `submitted/<student>/<assignment>/<assignment>.ipynb` tree.
+
+A fixed pool of worker processes grades one student at a time each, with `whiteboard.grade.grade`,
+the same function `whiteboard grade` runs, so every student gets the score they would get alone.
+Each pool process keeps its zygote (the warm process that notebook workers are forked from)
+between students, which is where the speed comes from; the number of processes is fixed, so memory
+does not grow with the number of students.
+
+The parent is the only writer of OUT: each student's results are written atomically as soon as
+they arrive, with a manifest of content hashes, so an interrupted run loses no finished grade and
+a re-run skips the students whose notebooks (and the autograder) have not changed.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import multiprocessing
+import os
+import statistics
+import sys
+import tempfile
+import time
+import traceback
+from collections import Counter
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+MANIFEST = ".whiteboard-manifest.json"
+
+
+# ---- discovery -------------------------------------------------------------------------------
+
+@dataclass
+class Roster:
+    """What is to be graded: the class's assignments and, per student, those they submitted."""
+
+    assignments: list[str]
+    submitted: dict[str, list[str]]  # student id -> assignments with a notebook, in order
+
+
+def discover(submitted: Path, autograder: Path, only: list[str] | None = None) -> Roster:
+    """Students (sorted) and their notebooks under `submitted`, limited to what the autograder knows.
+
+    Without `only`, the class's assignments are the known ones at least one student submitted.
+    """
+    from whiteboard.grade import available_assignments
+
+    known = available_assignments(autograder)
+    unknown = sorted(set(only or ()) - set(known))
+    if unknown:
+        raise ValueError(f"no autograder for {', '.join(unknown)} (known: {', '.join(known)})")
+    selected = [a for a in known if a in set(only)] if only else known
+    students = sorted(d.name for d in submitted.iterdir() if d.is_dir() and not d.name.startswith("."))
+    present = {s: [a for a in selected if (submitted / s / a / f"{a}.ipynb").is_file()] for s in students}
+    assignments = selected if only else [a for a in selected if any(a in p for p in present.values())]
+    return Roster(assignments, present)
+
+
+# ---- skipping what has not changed -----------------------------------------------------------
+
+def _tree_digest(root: Path, pattern: str) -> bytes:
+    h = hashlib.sha256()
+    for p in sorted(root.rglob(pattern)):
+        if p.is_file() and "__pycache__" not in p.parts:
+            h.update(str(p.relative_to(root)).encode() + b"\0" + p.read_bytes() + b"\0")
+    return h.digest()
+
+
+def grader_digest(autograder: Path) -> bytes:
+    """A hash of everything that decides a grade besides the notebook: the autograder's files and
+    the engine's code (a fixed check must regrade everyone)."""
+    import whiteboard
+
+    return _tree_digest(autograder, "*") + _tree_digest(Path(whiteboard.__file__).parent, "*.py")
+
+
+def student_digest(student_dir: Path, assignments: list[str], grader: bytes) -> str:
+    """sha256 of the grader, the class's assignments and the student's notebooks' bytes."""
+    h = hashlib.sha256(grader)
+    for a in assignments:
+        nb = student_dir / a / f"{a}.ipynb"
+        h.update(a.encode() + b"\0" + (nb.read_bytes() if nb.is_file() else b"<missing>") + b"\0")
+    return h.hexdigest()
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write `text` to `path` so that a reader (or a crash) sees the old file or the new, never half.
+
+    The temporary file is in the same directory, so os.replace is a rename on one file system.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # only the parent writes OUT, one file at a time, so the pid makes the name unique enough;
+    # open() (unlike mkstemp) gives the file the usual permissions
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+# ---- the pool --------------------------------------------------------------------------------
+
+# What every pool process imports before its first student, loaded once in the forkserver that
+# forks them (with N pool processes that is N-1 imports of torch fewer, seconds each on 2 cores).
+# Only imports: the forkserver runs no torch operation, so it has no threads to break by forking.
+_PRELOAD = ["numpy", "torch", "pytest", "whiteboard.grade", "whiteboard.checks", "whiteboard.classgrade"]
+
+
+def _init_worker(threads: int) -> None:
+    """Runs first in each pool process: share the cores between the processes, or N processes x N
+    threads each would oversubscribe them."""
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(var, str(threads))
+    if "torch" in sys.modules:  # preloaded: the variables above came too late for it
+        sys.modules["torch"].set_num_threads(threads)
+
+
+def _grade_student(student_dir: str, assignments: list[str], autograder: str) -> tuple[bool, Any]:
+    """In a pool process: (True, results) or (False, the traceback). Never raises, so an
+    exception that cannot be pickled cannot break the pool."""
+    try:
+        from whiteboard.grade import grade
+
+        return True, grade(Path(student_dir), assignments, autograder=Path(autograder))
+    except Exception:  # noqa: BLE001 - anything a student's grading raises is that student's
+        return False, traceback.format_exc(limit=8)
+
+
+def _failed_result(shown: str, assignments: list[str], reason: str) -> dict[str, Any]:
+    """A student whose grading raised: 0 points and the reason in `errors` (maxima filled later)."""
+    last = reason.strip().splitlines()[-1] if reason.strip() else "unknown error"
+    return {"submission": shown, "score": 0.0, "max_score": 0.0,
+            "assignments": {a: {"score": 0.0, "max_score": 0.0, "checks": [],
+                                "errors": [f"grading failed: {last}"]} for a in assignments}}
+
+
+# ---- the run ---------------------------------------------------------------------------------
+
+@dataclass
+class ClassResults:
+    """What a class run produced; `results` holds every student's results, graded or skipped."""
+
+    assignments: list[str]
+    results: dict[str, dict[str, Any]]
+    max_scores: dict[str, float]
+    graded: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+class _Run:
+    """One grade-class run's state and outputs (kept together so the helpers stay small)."""
+
+    def __init__(self, submitted: Path, out: Path, autograder: Path, roster: Roster):
+        self.submitted, self.out, self.autograder, self.roster = submitted, out, autograder, roster
+        self.manifest_path = out / MANIFEST
+        self.manifest: dict[str, str] = (_read_json(self.manifest_path) or {}).get("students", {})
+        self.grader = grader_digest(autograder)
+        self.results: dict[str, dict] = {}
+
+    def shown(self, student: str) -> str:
+        return str(self.submitted / student)  # as `whiteboard grade SUBMITTED/student` reports it
+
+    def digest(self, student: str) -> str:
+        return student_digest(self.submitted / student, self.roster.assignments, self.grader)
+
+    def unchanged(self, student: str) -> dict | None:
+        """The stored results if this student's notebooks and the grader are as when last graded."""
+        if self.manifest.get(student) != self.digest(student):
+            return None
+        return _read_json(self.out / f"{student}.json")
+
+    def finish(self, student: str, results: dict, ok: bool) -> None:
+        """Store one student's results: JSON and feedback first, then the manifest entry, so an
+        entry never points at results that were not written."""
+        results["submission"] = self.shown(student)
+        self.results[student] = results
+        write_atomic(self.out / f"{student}.json", json.dumps(results, indent=1))
+        write_feedback(self.out, student, results)
+        if ok:
+            self.manifest[student] = self.digest(student)
+        else:  # a failure is not a grade: the next run tries again
+            self.manifest.pop(student, None)
+        write_atomic(self.manifest_path, json.dumps({"version": 1, "students": self.manifest}, indent=1))
+
+
+def write_feedback(out: Path, student: str, results: dict[str, Any]) -> None:
+    """OUT/feedback/<student>/<assignment>.html for each assignment in the student's results."""
+    from whiteboard.feedback import feedback_html
+
+    for assignment, result in results.get("assignments", {}).items():
+        write_atomic(out / "feedback" / student / f"{assignment}.html",
+                     feedback_html(assignment, result, student))
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    # "forkserver": pool processes are forked from a fresh, single-threaded server process, never
+    # from this one, whose state (and, in a caller's process, torch's threads) must not be passed on.
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(_PRELOAD)
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                               initializer=_init_worker, initargs=(threads,))
+
+
+def _grade_all(run: _Run, todo: list[str], workers: int, progress: bool) -> list[str]:
+    """Grade `todo` in a pool, storing each student as they finish; returns those that failed.
+
+    If a pool process dies (which grading itself never causes: student code runs in workers of its
+    own), the students it left unfinished get one more try in a fresh pool.
+    """
+    from tqdm import tqdm
+
+    failed: list[str] = []
+    bar = tqdm(total=len(todo), unit="student", desc="grading", file=sys.stderr, disable=not progress,
+               dynamic_ncols=True, smoothing=0.1)
+    remaining, tries = list(todo), 0
+    try:
+        while remaining:
+            tries += 1
+            with _pool(min(workers, len(remaining))) as pool:
+                futures: dict[Future, str] = {
+                    pool.submit(_grade_student, str(run.submitted / s), run.roster.submitted[s],
+                                str(run.autograder)): s for s in remaining}
+                pending = set(futures)
+                try:
+                    while pending:
+                        done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                        for fut in done:
+                            student = futures[fut]
+                            try:
+                                ok, value = fut.result()
+                            except BrokenProcessPool:
+                                if tries < 2:
+                                    continue  # retried below, in a fresh pool
+                                ok, value = False, "a grading process died (BrokenProcessPool)"
+                            if not ok:
+                                failed.append(student)
+                                bar.write(f"whiteboard: grading {student} failed:\n{value}", file=sys.stderr)
+                                value = _failed_result(run.shown(student), run.roster.submitted[student], value)
+                            run.finish(student, value, ok)
+                            remaining.remove(student)
+                            bar.update(1)
+                except BaseException:
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    raise
+    finally:
+        bar.close()
+    return failed
+
+
+def _max_scores(run: _Run) -> dict[str, float]:
+    """Each assignment's maximum, from any student's results; for an assignment nobody's grading
+    reported, grading an empty submission (every check fails, which is fast) gives it."""
+    maxima: dict[str, float] = {}
+    for res in run.results.values():
+        for a, r in res.get("assignments", {}).items():
+            if r.get("checks"):
+                maxima[a] = r["max_score"]
+    missing = [a for a in run.roster.assignments if a not in maxima]
+    if missing:
+        with tempfile.TemporaryDirectory(prefix="whiteboard-empty-") as empty, _pool(1) as pool:
+            ok, value = pool.submit(_grade_student, empty, missing, str(run.autograder)).result()
+        if ok:
+            maxima.update({a: r["max_score"] for a, r in value["assignments"].items()})
+    return maxima
+
+
+def _fill_maxima(run: _Run, failed: list[str], maxima: dict[str, float]) -> None:
+    """Failed students were stored before the maxima were known: give them their maxima."""
+    for student in failed:
+        res = run.results[student]
+        for a, r in res["assignments"].items():
+            r["max_score"] = maxima.get(a, 0.0)
+        res["max_score"] = round(sum(r["max_score"] for r in res["assignments"].values()), 6)
+        run.finish(student, res, ok=False)
+
+
+def grade_class(submitted: Path | str, out: Path | str, workers: int | None = None,
+                assignments: list[str] | None = None, autograder: Path | None = None,
+                progress: bool = True) -> ClassResults:
+    """Grade every student under `submitted`; write OUT/<student>.json, feedback and grades.csv.
+
+    `workers` defaults to the number of cores. Students whose notebooks and grader are unchanged
+    since the last run into the same OUT are not graded again.
+    """
+    from whiteboard.grade import find_autograder
+
+    start = time.perf_counter()
+    submitted, out = Path(submitted), Path(out)
+    autograder = Path(autograder) if autograder else find_autograder()
+    roster = discover(submitted, autograder, assignments)
+    out.mkdir(parents=True, exist_ok=True)
+    run = _Run(submitted, out, autograder, roster)
+
+    todo, skipped = [], []
+    for student, present in roster.submitted.items():
+        stored = run.unchanged(student)
+        if stored is not None:
+            run.results[student] = stored
+            skipped.append(student)
+            write_feedback(out, student, stored)  # cheap, and keeps pages in step with feedback.py
+        elif not present:  # nothing of this class's assignments: nothing to run
+            run.finish(student, {"submission": "", "score": 0.0, "max_score": 0.0, "assignments": {}}, True)
+        else:
+            todo.append(student)
+    workers = max(1, workers or os.cpu_count() or 1)
+    print(f"whiteboard: {len(roster.submitted)} students, {len(roster.assignments)} assignments "
+          f"({', '.join(roster.assignments)}); grading {len(todo)} with {min(workers, max(1, len(todo)))} "
+          f"workers; skipped {len(skipped)} unchanged", file=sys.stderr)
+    failed = _grade_all(run, todo, workers, progress) if todo else []
+    maxima = _max_scores(run)
+    _fill_maxima(run, failed, maxima)
+    write_atomic(out / "grades.csv", grades_csv(run.results, roster.assignments, maxima))
+    return ClassResults(roster.assignments, dict(sorted(run.results.items())), maxima,
+                        graded=[s for s in todo if s not in failed], skipped=skipped, failed=failed,
+                        seconds=time.perf_counter() - start)
+
+
+# ---- the class's outputs ---------------------------------------------------------------------
+
+def _score(res: dict, assignment: str) -> float:
+    return res.get("assignments", {}).get(assignment, {}).get("score", 0.0)
+
+
+def grades_csv(results: dict[str, dict], assignments: list[str], maxima: dict[str, float]) -> str:
+    """student_id, assignment, score, max_score: a row per student per assignment (0 if not submitted)."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["student_id", "assignment", "score", "max_score"])
+    for student in sorted(results):
+        for a in assignments:
+            w.writerow([student, a, f"{_score(results[student], a):g}", f"{maxima.get(a, 0.0):g}"])
+    return buf.getvalue()
+
+
+def summary_table(cr: ClassResults, top: int = 3) -> str:
+    """Per assignment: students who submitted, mean/median/min/max of their scores, and the pitfall
+    labels most students ran into (each label counted once per student)."""
+    rows = [("assignment", "students", "mean", "median", "min", "max", "out of", "most frequent pitfalls")]
+    for a in cr.assignments:
+        scores, labels = [], Counter()
+        for res in cr.results.values():
+            r = res.get("assignments", {}).get(a)
+            if r is None:
+                continue
+            scores.append(r["score"])
+            labels.update({c["pitfall"] for c in r.get("checks", []) if c.get("pitfall")})
+        stats = ([f"{statistics.mean(scores):.1f}", f"{statistics.median(scores):g}",
+                  f"{min(scores):g}", f"{max(scores):g}"] if scores else ["-"] * 4)
+        common = ", ".join(f"{label} ({n})" for label, n in labels.most_common(top)) or "-"
+        rows.append((a, f"{len(scores)}/{len(cr.results)}", *stats, f"{cr.max_scores.get(a, 0.0):g}", common))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+             + "  " + r[-1] for r in rows]
+    lines.insert(1, "-" * max(len(ln) for ln in lines))
+    return "\n".join(lines)
