@@ -169,6 +169,13 @@ def decode(header: bytes, body: bytes) -> Any:
     return dec(tree)
 
 
+def round_trip(obj: Any) -> Any:
+    """`obj` as it would arrive from a worker: encoded into a frame and decoded again."""
+    data = encode(obj)
+    _, hlen, blen = _HEAD.unpack(data[:_HEAD.size])
+    return decode(data[_HEAD.size:_HEAD.size + hlen], data[_HEAD.size + hlen:])
+
+
 def _hashable(k: Any) -> Any:
     if isinstance(k, list):
         return tuple(k)

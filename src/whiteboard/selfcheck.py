@@ -38,29 +38,22 @@ class InProcessNotebook:
     def run(self, module, harness, params, *, standins=(), forbidden=(), timeout=None, seed=0):
         from whiteboard.worker import run_call
 
-        msg = {"harness_module": module, "harness": harness, "params": _round_trip(params),
+        msg = {"harness_module": module, "harness": harness, "params": codec.round_trip(params),
                "standins": list(standins), "forbidden": list(forbidden), "seed": seed}
         reply = run_call(self.namespace, msg, lambda name: _plain_data_wrapper(self.references(name)),
                          only_loaded=True)
         if reply["event"] == "error":
             raise error_from_reply(reply)
         # Round-trip through the codec so values look exactly as they do from a worker.
-        return CallResult(_round_trip(reply["value"]), reply["forbidden_used"])
+        return CallResult(codec.round_trip(reply["value"]), reply["forbidden_used"])
 
     def close(self):
         pass
 
 
-def _round_trip(value):
-    data = codec.encode(value)
-    head = codec._HEAD.size
-    _, hlen, blen = codec._HEAD.unpack(data[:head])
-    return codec.decode(data[head:head + hlen], data[head + hlen:])
-
-
 def _plain_data_wrapper(ref):
     def standin(*args, **kwargs):
-        return _round_trip(ref(*_round_trip(list(args)), **_round_trip(kwargs)))
+        return codec.round_trip(ref(*codec.round_trip(list(args)), **codec.round_trip(kwargs)))
     return standin
 
 
