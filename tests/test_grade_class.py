@@ -221,3 +221,30 @@ def test_a_student_whose_grading_fails_gets_zero_and_the_run_goes_on(tmp_path):
     # a failure is not a grade: the next run tries erin again
     manifest = json.loads((tmp_path / "out" / ".whiteboard-manifest.json").read_text())["students"]
     assert set(manifest) == {"alice"}
+
+
+FORKED_ZYGOTE = """
+import json, os, sys
+from whiteboard.submission import Zygote
+
+kept_r, kept_w = os.pipe()  # stands for the pipe a pool process sends its results on
+zygote = Zygote(fork=True)
+pid = zygote.proc.pid
+fds = sorted(int(fd) for fd in os.listdir(f"/proc/{pid}/fd"))
+print(json.dumps({"pid": pid, "sid": os.getsid(pid), "fds": fds, "pipe": [kept_r, kept_w]}))
+zygote.close()
+print(json.dumps({"alive": os.path.exists(f"/proc/{pid}")}))
+"""
+
+
+def test_a_forked_zygote_keeps_nothing_of_its_pool_process_but_its_modules():
+    """grade-class forks each pool process's zygote instead of starting one: the zygote must not
+    keep the pool process's descriptors (a notebook could write forged results into the pipe back
+    to the parent) and must lead its own session, so that closing it takes its children along."""
+    run = subprocess.run([sys.executable, "-c", FORKED_ZYGOTE], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-3000:]
+    opened, closed = (json.loads(line) for line in run.stdout.splitlines())
+    assert opened["sid"] == opened["pid"], "the zygote does not lead a session of its own"
+    assert not set(opened["fds"]) & set(opened["pipe"]), f"the zygote kept {opened}"
+    assert len([fd for fd in opened["fds"] if fd > 2]) == 1, f"more than its control socket: {opened}"
+    assert not closed["alive"]

@@ -117,15 +117,24 @@ def _read_json(path: Path) -> dict | None:
 
 # ---- the pool --------------------------------------------------------------------------------
 
-# What every pool process imports before its first student, loaded once in the forkserver that
-# forks them (with N pool processes that is N-1 imports of torch fewer, seconds each on 2 cores).
+# What every pool process and its zygote import, loaded once in the forkserver that forks the pool
+# processes: with N pool processes that is N-1 imports of torch fewer, and none at all for their
+# zygotes, which are forked from the pool processes (seconds each on 2 cores).
 # Only imports: the forkserver runs no torch operation, so it has no threads to break by forking.
-_PRELOAD = ["numpy", "torch", "pytest", "whiteboard.grade", "whiteboard.checks", "whiteboard.classgrade"]
+_PRELOAD = ["numpy", "torch", "torch._dynamo", "matplotlib.pyplot", "pytest", "whiteboard.worker",
+            "whiteboard.grade", "whiteboard.checks", "whiteboard.classgrade"]
 
 
-def _init_worker(threads: int) -> None:
-    """Runs first in each pool process: share the cores between the processes, or N processes x N
-    threads each would oversubscribe them."""
+def _init_worker(threads: int, preload: tuple[str, ...]) -> None:
+    """Runs first in each pool process, while it holds nothing but imported modules: fork its
+    zygote (see submission.Zygote), then share the cores between the processes, or N processes x
+    N threads each would oversubscribe them."""
+    from whiteboard.submission import fork_zygote
+
+    try:
+        fork_zygote(preload)
+    except (OSError, RuntimeError):  # grading starts a fresh one when it needs it
+        pass
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ.setdefault(var, str(threads))
     if "torch" in sys.modules:  # preloaded: the variables above came too late for it
@@ -175,6 +184,7 @@ class _Run:
         self.manifest: dict[str, str] = (_read_json(self.manifest_path) or {}).get("students", {})
         self.grader = grader_digest(autograder)
         self.results: dict[str, dict] = {}
+        self.preload = notebook_preloads(submitted, roster)
 
     def shown(self, student: str) -> str:
         return str(self.submitted / student)  # as `whiteboard grade SUBMITTED/student` reports it
@@ -211,14 +221,27 @@ def write_feedback(out: Path, student: str, results: dict[str, Any]) -> None:
                      feedback_html(assignment, result, student))
 
 
-def _pool(workers: int) -> ProcessPoolExecutor:
+def _pool(workers: int, preload: tuple[str, ...] = ()) -> ProcessPoolExecutor:
+    """`workers` grading processes; `preload`: the slow modules the notebooks import (see
+    worker.PRELOADABLE), imported once for all of them."""
     # "forkserver": pool processes are forked from a fresh, single-threaded server process, never
     # from this one, whose state (and, in a caller's process, torch's threads) must not be passed on.
     threads = max(1, (os.cpu_count() or 1) // workers)
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(_PRELOAD)
+    context.set_forkserver_preload(_PRELOAD + list(preload))
     return ProcessPoolExecutor(max_workers=workers, mp_context=context,
-                               initializer=_init_worker, initargs=(threads,))
+                               initializer=_init_worker, initargs=(threads, preload))
+
+
+def notebook_preloads(submitted: Path, roster: Roster, sample: int = 20) -> tuple[str, ...]:
+    """The preloadable modules the notebooks of the first `sample` students import."""
+    from whiteboard.grade import _notebook_imports
+    from whiteboard.worker import PRELOADABLE
+
+    modules: set[str] = set()
+    for student in list(roster.submitted)[:sample]:
+        modules |= _notebook_imports(submitted / student, roster.submitted[student])
+    return tuple(sorted(m for m in modules if m in PRELOADABLE))
 
 
 def _grade_all(run: _Run, todo: list[str], workers: int, progress: bool) -> list[str]:
@@ -236,7 +259,7 @@ def _grade_all(run: _Run, todo: list[str], workers: int, progress: bool) -> list
     try:
         while remaining:
             tries += 1
-            with _pool(min(workers, len(remaining))) as pool:
+            with _pool(min(workers, len(remaining)), run.preload) as pool:
                 futures: dict[Future, str] = {
                     pool.submit(_grade_student, str(run.submitted / s), run.roster.submitted[s],
                                 str(run.autograder)): s for s in remaining}
@@ -277,7 +300,7 @@ def _max_scores(run: _Run) -> dict[str, float]:
                 maxima[a] = r["max_score"]
     missing = [a for a in run.roster.assignments if a not in maxima]
     if missing:
-        with tempfile.TemporaryDirectory(prefix="whiteboard-empty-") as empty, _pool(1) as pool:
+        with tempfile.TemporaryDirectory(prefix="whiteboard-empty-") as empty, _pool(1, run.preload) as pool:
             ok, value = pool.submit(_grade_student, empty, missing, str(run.autograder)).result()
         if ok:
             maxima.update({a: r["max_score"] for a, r in value["assignments"].items()})

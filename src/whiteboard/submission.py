@@ -57,22 +57,27 @@ def error_from_reply(reply: dict) -> StudentError:
 class Zygote:
     """One clean Python process with torch imported, from which every notebook process is forked.
 
-    It is started with a fresh interpreter (never forked from this process), so nothing the parent
-    holds, the references least of all, is in its memory.
+    By default it is started with a fresh interpreter (never forked from this process), so nothing
+    the parent holds, the references least of all, is in its memory. `fork=True` forks it from
+    this process instead, which skips the seconds of importing torch again: only for a process
+    that holds nothing yet (a grade-class pool process, before its first student) and has no
+    threads of its own running Python.
     """
 
-    def __init__(self, preload: tuple[str, ...] = ()) -> None:
+    def __init__(self, preload: tuple[str, ...] = (), fork: bool = False) -> None:
         from whiteboard.worker import PRELOADABLE
 
         # SEQPACKET keeps message boundaries: "preload ..." and "spawn" must never merge.
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.preloaded: set[str] = {m for m in preload if m in PRELOADABLE}
-        env = dict(os.environ, MPLBACKEND="Agg", OMP_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1",
-                   WHITEBOARD_WORKER="1")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "whiteboard.worker", str(theirs.fileno()), *sorted(self.preloaded)],
-            pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        env = dict(MPLBACKEND="Agg", OMP_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1", WHITEBOARD_WORKER="1")
+        if fork:
+            self.proc: subprocess.Popen | _ForkedProcess = _fork_zygote(ours, theirs, env, sorted(self.preloaded))
+        else:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "whiteboard.worker", str(theirs.fileno()), *sorted(self.preloaded)],
+                pass_fds=[theirs.fileno()], env=dict(os.environ, **env), stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         theirs.close()
         self.control = ours
         ours.settimeout(120)
@@ -108,8 +113,67 @@ class Zygote:
         self.proc.wait()
 
 
+class _ForkedProcess:
+    """The part of Popen's interface Zygote uses, for a child made with os.fork."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.returncode = pid, None
+
+    def poll(self, flags: int = os.WNOHANG) -> int | None:
+        if self.returncode is None:
+            try:
+                done = os.waitpid(self.pid, flags)[0]
+            except ChildProcessError:  # reaped already
+                done = self.pid
+            if done:
+                self.returncode = -1
+        return self.returncode
+
+    def wait(self) -> int:
+        return self.poll(0)
+
+
+def _fork_zygote(ours: socket.socket, theirs: socket.socket, env: dict, preload: list[str]) -> _ForkedProcess:
+    """Fork the zygote from this process. The child keeps nothing of ours that it could use: every
+    file descriptor but its end of the control socket is closed (a grade-class pool process holds
+    the pipe its results go back on), and it leads a session of its own, like a started one."""
+    import gc
+
+    gc.collect()  # what is garbage now would otherwise be collected in the child, closing stale fds
+    pid = os.fork()
+    if pid:
+        return _ForkedProcess(pid)
+    try:
+        gc.freeze()  # the inherited objects are never collected here: their fds are closed below
+        os.setsid()
+        keep = theirs.fileno()
+        devnull = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(devnull, fd)
+        os.closerange(3, keep)
+        os.closerange(keep + 1, os.sysconf("SC_OPEN_MAX"))
+        os.environ.update(env)
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD):
+            signal.signal(sig, signal.SIG_DFL)
+        from whiteboard.worker import zygote as serve
+
+        serve(theirs, preload)
+    finally:
+        os._exit(0)
+
+
 _zygote: Zygote | None = None
 _zygote_lock = threading.Lock()
+
+
+def fork_zygote(preload: tuple[str, ...] = ()) -> Zygote:
+    """Make this process's zygote by forking it (see Zygote); later ones are started fresh."""
+    global _zygote
+    with _zygote_lock:
+        if _zygote is None or not _zygote.alive():
+            _zygote = Zygote(preload, fork=True)
+            atexit.register(_zygote.close)
+        return _zygote
 
 
 def zygote(preload: tuple[str, ...] = ()) -> Zygote:
