@@ -248,3 +248,15 @@ def test_a_forked_zygote_keeps_nothing_of_its_pool_process_but_its_modules():
     assert not set(opened["fds"]) & set(opened["pipe"]), f"the zygote kept {opened}"
     assert len([fd for fd in opened["fds"] if fd > 2]) == 1, f"more than its control socket: {opened}"
     assert not closed["alive"]
+
+
+def test_one_sandbox_warning_per_run_not_per_pool_process(tmp_path):
+    for student in ("ann", "ben", "cat"):
+        _put(tmp_path / "submitted", student, Q05, submitted_notebook(Q05, None))
+    run = subprocess.run([sys.executable, "-m", "whiteboard", "grade-class", "submitted", "--out", "out",
+                          "--workers", "2", "--autograder", str(AUTOGRADER), "--no-progress"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                         env=dict(os.environ, WHITEBOARD_SANDBOX_DISABLE="seccomp"))
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stderr.count("the grading sandbox runs without") == 1, run.stderr
+    assert "seccomp" in run.stderr

@@ -141,15 +141,19 @@ def _init_worker(threads: int, preload: tuple[str, ...]) -> None:
         sys.modules["torch"].set_num_threads(threads)
 
 
-def _grade_student(student_dir: str, assignments: list[str], autograder: str) -> tuple[bool, Any]:
-    """In a pool process: (True, results) or (False, the traceback). Never raises, so an
-    exception that cannot be pickled cannot break the pool."""
+def _grade_student(student_dir: str, assignments: list[str], autograder: str) -> tuple[bool, Any, list[str]]:
+    """In a pool process: (True, results) or (False, the traceback), and the sandbox protections
+    that were off. Never raises, so an exception that cannot be pickled cannot break the pool."""
+    from whiteboard import sandbox
+
     try:
         from whiteboard.grade import grade
 
-        return True, grade(Path(student_dir), assignments, autograder=Path(autograder))
+        # no warning from here: the parent gives one for the whole run, not one per pool process
+        ok, value = True, grade(Path(student_dir), assignments, autograder=Path(autograder), warn=False)
     except Exception:  # noqa: BLE001 - anything a student's grading raises is that student's
-        return False, traceback.format_exc(limit=8)
+        ok, value = False, traceback.format_exc(limit=8)
+    return ok, value, sorted(sandbox.reported_off)
 
 
 def _failed_result(shown: str, assignments: list[str], reason: str) -> dict[str, Any]:
@@ -252,6 +256,8 @@ def _grade_all(run: _Run, todo: list[str], workers: int, progress: bool) -> list
     """
     from tqdm import tqdm
 
+    from whiteboard import sandbox
+
     failed: list[str] = []
     bar = tqdm(total=len(todo), unit="student", desc="grading", file=sys.stderr, disable=not progress,
                dynamic_ncols=True, smoothing=0.1)
@@ -270,11 +276,12 @@ def _grade_all(run: _Run, todo: list[str], workers: int, progress: bool) -> list
                         for fut in done:
                             student = futures[fut]
                             try:
-                                ok, value = fut.result()
+                                ok, value, off = fut.result()
                             except BrokenProcessPool:
                                 if tries < 2:
                                     continue  # retried below, in a fresh pool
-                                ok, value = False, "a grading process died (BrokenProcessPool)"
+                                ok, value, off = False, "a grading process died (BrokenProcessPool)", []
+                            sandbox.warn_once(off, write=lambda text: bar.write(text, file=sys.stderr))
                             if not ok:
                                 failed.append(student)
                                 bar.write(f"whiteboard: grading {student} failed:\n{value}", file=sys.stderr)
@@ -301,7 +308,7 @@ def _max_scores(run: _Run) -> dict[str, float]:
     missing = [a for a in run.roster.assignments if a not in maxima]
     if missing:
         with tempfile.TemporaryDirectory(prefix="whiteboard-empty-") as empty, _pool(1, run.preload) as pool:
-            ok, value = pool.submit(_grade_student, empty, missing, str(run.autograder)).result()
+            ok, value, _ = pool.submit(_grade_student, empty, missing, str(run.autograder)).result()
         if ok:
             maxima.update({a: r["max_score"] for a, r in value["assignments"].items()})
     return maxima

@@ -18,7 +18,7 @@ def _grade(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     autograder = Path(args.autograder) if args.autograder else find_autograder()
-    results = grade(submission, args.assignment or None, autograder=autograder)
+    results = grade(submission, args.assignment or None, autograder=autograder, warn=not args.quiet)
     results["submission"] = args.submission
     if args.json:
         out = Path(args.json)

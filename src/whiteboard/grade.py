@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from whiteboard import sandbox
 from whiteboard.results import results_from_reports
 from whiteboard.notebook import imported_modules, read_code_cells
 from whiteboard.submission import zygote
@@ -54,11 +55,11 @@ class _Collector:
 
 def grade(submission: Path | str, assignments: list[str] | None = None,
           autograder: Path | None = None, quiet: bool = True,
-          function: str | None = None) -> dict[str, Any]:
+          function: str | None = None, warn: bool = True) -> dict[str, Any]:
     """Grade the notebooks under `submission` (laid out like release/) and return the results dict.
 
     By default the assignments graded are those with a folder in `submission`, or all of them if
-    it has none.
+    it has none. `warn`: say on stderr (once per process) which sandbox protections were off.
     """
     submission = Path(submission).resolve()
     autograder = autograder or find_autograder()
@@ -94,6 +95,8 @@ def grade(submission: Path | str, assignments: list[str] | None = None,
             os.environ.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
         else:
             os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = autoload
+    if warn:
+        sandbox.warn_once()
     if code not in (0, 1):
         raise RuntimeError(f"pytest could not run the autograder (exit {code}):\n{out.getvalue()[-3000:]}")
     return results_from_reports(collector.config, submission=str(submission))

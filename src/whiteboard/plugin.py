@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from whiteboard import sandbox
 from whiteboard.checks import Assignment, CheckFailed
 from whiteboard.selfcheck import LIVE, InProcessNotebook
 from whiteboard.submission import Notebook
@@ -132,3 +133,5 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     if results["assignments"]:
         terminalreporter.write_sep("=", "whiteboard score")
         terminalreporter.write_line(format_report(results, failures=False))
+    if sandbox.reported_off:
+        terminalreporter.write_line(sandbox.warning_text(sandbox.reported_off))

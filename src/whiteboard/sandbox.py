@@ -530,14 +530,27 @@ def install_seccomp() -> None:
 # ---- the one warning ------------------------------------------------------------------------
 
 _warned = False
+reported_off: set[str] = set()  # every protection this process's notebook workers ran without
 
 
-def warn_once(off: list[str]) -> None:
-    """Say once per session (on stderr) which protections are off; grading goes on regardless."""
+def note_off(off: list[str]) -> None:
+    """Remember what a worker ran without. The entry points warn (grade(), grade-class, the pytest
+    summary): a worker starts inside a check, where pytest captures whatever is printed."""
+    reported_off.update(off)
+
+
+def warning_text(off: list[str] | set[str]) -> str:
+    names = ", ".join(f"{n} ({PROTECTIONS.get(n, n)})" for n in sorted(off))
+    return (f"whiteboard: warning: the grading sandbox runs without: {names}. Grading works, but a "
+            "submission that tries could get further here; see README, 'Sandbox'.")
+
+
+def warn_once(off: list[str] | set[str] | None = None, write=None) -> None:
+    """Say once per process (on stderr, or with `write`) which protections are off (by default,
+    those the workers reported); grading goes on regardless."""
     global _warned
+    off = reported_off if off is None else off
     if _warned or not off:
         return
     _warned = True
-    names = ", ".join(f"{n} ({PROTECTIONS.get(n, n)})" for n in dict.fromkeys(off))
-    print(f"whiteboard: warning: the grading sandbox runs without: {names}. Grading works, but a "
-          "submission that tries could get further here; see README, 'Sandbox'.", file=sys.stderr)
+    (write or (lambda text: print(text, file=sys.stderr)))(warning_text(off))

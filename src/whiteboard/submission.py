@@ -248,7 +248,7 @@ class Notebook:
         self._pid = hello["pid"]
         self._init = hello.get("init")
         self.sandbox_off = list(hello.get("off", []))
-        sandbox.warn_once(self.sandbox_off)
+        sandbox.note_off(self.sandbox_off)
         first_run = not getattr(self, "_ran_once", False)
         for cell in self.cells:
             if cell.index in self._skip:
