@@ -129,10 +129,10 @@ def _init_worker(threads: int, preload: tuple[str, ...]) -> None:
     """Runs first in each pool process, while it holds nothing but imported modules: fork its
     zygote (see submission.Zygote), then share the cores between the processes, or N processes x
     N threads each would oversubscribe them."""
-    from whiteboard.submission import fork_zygote
+    from whiteboard.submission import zygote
 
     try:
-        fork_zygote(preload)
+        zygote(preload, fork=True)
     except (OSError, RuntimeError):  # grading starts a fresh one when it needs it
         pass
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
@@ -239,12 +239,12 @@ def _pool(workers: int, preload: tuple[str, ...] = ()) -> ProcessPoolExecutor:
 
 def notebook_preloads(submitted: Path, roster: Roster, sample: int = 20) -> tuple[str, ...]:
     """The preloadable modules the notebooks of the first `sample` students import."""
-    from whiteboard.grade import _notebook_imports
+    from whiteboard.grade import notebook_imports
     from whiteboard.worker import PRELOADABLE
 
     modules: set[str] = set()
     for student in list(roster.submitted)[:sample]:
-        modules |= _notebook_imports(submitted / student, roster.submitted[student])
+        modules |= notebook_imports(submitted / student, roster.submitted[student])
     return tuple(sorted(m for m in modules if m in PRELOADABLE))
 
 

@@ -34,7 +34,9 @@ def available_assignments(autograder: Path) -> list[str]:
     return sorted(p.stem[len("test_"):] for p in autograder.glob("test_q*.py"))
 
 
-def _notebook_imports(submission: Path, assignments: list[str]) -> set[str]:
+def notebook_imports(submission: Path, assignments: list[str]) -> set[str]:
+    """The modules the notebooks of `assignments` under `submission` import (one that cannot be
+    read imports nothing)."""
     modules: set[str] = set()
     for a in assignments:
         try:
@@ -83,7 +85,7 @@ def grade(submission: Path | str, assignments: list[str] | None = None,
 
     if not LIVE:  # a self-check grades in-process and needs no worker
         # torch (and what the notebooks import) loads in the zygote while pytest starts here
-        preload = tuple(_notebook_imports(submission, assignments))
+        preload = tuple(notebook_imports(submission, assignments))
         threading.Thread(target=zygote, args=(preload,), daemon=True).start()
     autoload = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
     os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # nbval & co. cost seconds and add nothing

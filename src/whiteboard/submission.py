@@ -166,25 +166,17 @@ _zygote: Zygote | None = None
 _zygote_lock = threading.Lock()
 
 
-def fork_zygote(preload: tuple[str, ...] = ()) -> Zygote:
-    """Make this process's zygote by forking it (see Zygote); later ones are started fresh."""
-    global _zygote
-    with _zygote_lock:
-        if _zygote is None or not _zygote.alive():
-            _zygote = Zygote(preload, fork=True)
-            atexit.register(_zygote.close)
-        return _zygote
-
-
-def zygote(preload: tuple[str, ...] = ()) -> Zygote:
+def zygote(preload: tuple[str, ...] = (), fork: bool = False) -> Zygote:
     """The session's zygote, started on first use (thread-safe, so it can start in the background).
 
     `preload`: slow modules the notebooks import, loaded once in the zygote as it starts.
+    `fork`: fork it from this process (see Zygote): only grade-class's pool initializer asks, the
+    calls that come later in grading do not, so a zygote that died is replaced by a fresh one.
     """
     global _zygote
     with _zygote_lock:
         if _zygote is None or not _zygote.alive():
-            _zygote = Zygote(preload)
+            _zygote = Zygote(preload, fork=fork)
             atexit.register(_zygote.close)
         return _zygote
 
