@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from autograder.references import q15_self_attention as REFERENCES  # noqa: N812 - read by the plugin
-from whiteboard.compare import mismatch, show
+from whiteboard.grading.compare import mismatch, show
 
 ASSIGNMENT = "q15_self_attention"
 FORBIDDEN = REFERENCES.FORBIDDEN

@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from autograder.references import q17_training_pipeline as REFERENCES  # noqa: N812 - read by the plugin
-from whiteboard.checks import CheckFailed
-from whiteboard.compare import as_numpy, is_array, mismatch, show
+from whiteboard.grading.checks import CheckFailed
+from whiteboard.grading.compare import as_numpy, is_array, mismatch, show
 from whiteboard.harnesses import q17_training_pipeline as HARNESSES
 
 ASSIGNMENT = "q17_training_pipeline"

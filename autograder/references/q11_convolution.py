@@ -9,7 +9,7 @@ import math
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from whiteboard.checks import Pitfalls
+from whiteboard.grading.checks import Pitfalls
 
 LABELS = {
     "missing-plus-one": ("the output size is one too small: the +1 that counts the first window "

@@ -14,7 +14,7 @@ import math
 import torch
 import torch.nn as nn
 
-from whiteboard.checks import Pitfalls
+from whiteboard.grading.checks import Pitfalls
 
 LABELS = {
     # -- scaled_dot_product_attention ---------------------------------------------------------

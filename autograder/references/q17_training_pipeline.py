@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from whiteboard.checks import Pitfalls
+from whiteboard.grading.checks import Pitfalls
 
 LABELS = {
     "overlapping-splits": (

@@ -9,8 +9,8 @@ from pathlib import Path
 
 
 def _grade(args: argparse.Namespace) -> int:
-    from whiteboard.grade import find_autograder, grade
-    from whiteboard.results import format_report
+    from whiteboard.grading.grade import find_autograder, grade
+    from whiteboard.grading.results import format_report
 
     submission = Path(args.submission)
     if not submission.is_dir():
@@ -32,14 +32,14 @@ def _grade(args: argparse.Namespace) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from whiteboard.generate import generate
+    from whiteboard.course.generate import generate
 
     generate(Path(args.course), args.assignment or None, execute=not args.no_execute)
     return 0
 
 
 def _grade_class(args: argparse.Namespace) -> int:
-    from whiteboard.classgrade import grade_class, summary_table
+    from whiteboard.course.classgrade import grade_class, summary_table
 
     submitted = Path(args.submitted)
     if not submitted.is_dir():
@@ -59,7 +59,7 @@ def _grade_class(args: argparse.Namespace) -> int:
           f"{' (' + ', '.join(cr.failed) + ')' if cr.failed else ''} in {cr.seconds:.1f} s")
     print(f"wrote {out / 'grades.csv'}, {out}/<student>.json, {out / 'feedback'}/<student>/<assignment>.html")
     if args.gradebook is not None:
-        from whiteboard.gradebook import default_db_url, write_gradebook
+        from whiteboard.course.gradebook import default_db_url, write_gradebook
 
         db_url = args.gradebook or default_db_url(submitted.resolve().parent)
         counts = write_gradebook(cr.results, db_url, submitted)
@@ -68,8 +68,20 @@ def _grade_class(args: argparse.Namespace) -> int:
     return 0
 
 
+def _student_kit(args: argparse.Namespace) -> int:
+    from whiteboard.course.kit import build_kit
+
+    try:
+        out = build_kit(Path(args.course), Path(args.out), args.assignment or None)
+    except (ValueError, FileExistsError) as e:
+        print(f"whiteboard: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote the student kit to {out}")
+    return 0
+
+
 def _export_gradescope(args: argparse.Namespace) -> int:
-    from whiteboard.gradescope import export  # written separately; imported only when asked for
+    from whiteboard.course.gradescope import export  # written separately; imported only when asked for
 
     path = export(Path(args.out_zip), Path(args.course))
     print(f"wrote {path}")
@@ -108,6 +120,12 @@ def main(argv: list[str] | None = None) -> int:
     gc.add_argument("--autograder", metavar="DIR", help="the autograder/ to use (default: found above .)")
     gc.add_argument("--no-progress", action="store_true", help="no progress bar")
     gc.set_defaults(run=_grade_class)
+
+    kit = sub.add_parser("student-kit", help="the folder to give students: notebooks and public checks, no answers")
+    kit.add_argument("out", metavar="OUT", help="a new folder for the kit")
+    kit.add_argument("--course", default=".", help="the course directory (default: .)")
+    kit.add_argument("--assignment", action="append", metavar="A", help="only A (repeatable)")
+    kit.set_defaults(run=_student_kit)
 
     gs = sub.add_parser("export-gradescope", help="package the course as a Gradescope autograder zip")
     gs.add_argument("out_zip", metavar="OUT.zip", help="the zip to write")

@@ -10,7 +10,8 @@ Each call starts from the namespace the notebook left (run_call undoes what a ca
 a call that hangs or kills the process costs that check only: the parent enforces every time
 limit from outside, with SIGKILL, and starts a fresh notebook process for the next check.
 
-Run as ``python -m whiteboard.worker FD`` where FD is a Unix socket to the parent.
+Run as ``python -m whiteboard.worker FD CONFIG`` where FD is a Unix socket to the parent.
+A self-check from a Jupyter kernel uses the same call loop (`serve`) in a fork of the kernel.
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ import socket
 import sys
 import traceback
 
-from whiteboard import codec, sandbox
+from whiteboard.worker import codec, harness, sandbox
 
 # Modules worth importing once in the zygote because notebooks import them (and they are slow).
 PRELOADABLE = ("sklearn.datasets",)
@@ -69,7 +70,13 @@ class _IPythonStub:
 
 # ---- zygote --------------------------------------------------------------------------------
 
-def zygote(control: socket.socket, preload: list[str] = ()) -> None:
+def zygote(control: socket.socket, preload: list[str] = (), harnesses: str | None = None) -> None:
+    """Serve the parent on `control`: fork a notebook process for every "spawn" message.
+
+    `preload`: slow modules the notebooks import; `harnesses`: the autograder's harness folder,
+    whose modules are imported here, before any sandbox hides the autograder from the notebook
+    processes forked from this one.
+    """
     os.environ["MPLBACKEND"] = "Agg"
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import numpy  # noqa: F401 - loaded once here for every notebook
@@ -85,7 +92,7 @@ def zygote(control: socket.socket, preload: list[str] = ()) -> None:
 
     plt.show = lambda *a, **k: None
     _warm_up(torch)
-    _import_harnesses()
+    load_harnesses(harnesses)
     for name in preload:
         if name in PRELOADABLE:
             importlib.import_module(name)
@@ -120,6 +127,8 @@ def zygote(control: socket.socket, preload: list[str] = ()) -> None:
             config = json.loads(op[len("spawn"):] or "{}")
         except ValueError:
             config = {}
+        if config.get("harnesses"):
+            load_harnesses(config["harnesses"])
         init = sandbox.enter_pid_namespace(config)
         try:
             pid = os.fork()
@@ -148,17 +157,65 @@ def _end_session() -> None:
         pass
 
 
-def _import_harnesses() -> None:
-    """Import every harness once here, so that no notebook process pays for it."""
-    import pkgutil
+HARNESS_PACKAGE = "whiteboard_harnesses"  # where an autograder's harness modules are registered
+_harness_dir: list[str] = []
 
-    from whiteboard import harnesses
 
-    for info in pkgutil.iter_modules(harnesses.__path__):
-        try:
-            importlib.import_module(f"whiteboard.harnesses.{info.name}")
-        except Exception:
-            pass
+def load_harnesses(directory: str | None, eager: bool = True) -> None:
+    """Make the harness modules of an autograder's folder importable as
+    `whiteboard_harnesses.<assignment>` (again if another folder was loaded before).
+
+    `eager`: import them all now (the zygote, before any sandbox hides the folder); otherwise each
+    is imported when first used (a self-check snapshot of a numpy notebook skips torch's).
+    """
+    import types
+
+    if not directory:
+        return
+    if _harness_dir != [str(directory)]:
+        package = types.ModuleType(HARNESS_PACKAGE)
+        package.__path__ = []
+        sys.modules[HARNESS_PACKAGE] = package
+        for name in [m for m in sys.modules if m.startswith(HARNESS_PACKAGE + ".")]:
+            del sys.modules[name]
+        _harness_dir[:] = [str(directory)]
+    if eager:
+        from pathlib import Path
+
+        for path in sorted(Path(directory).glob("*.py")):
+            if not path.stem.startswith("_"):
+                try:
+                    _import_harness(path.stem)
+                except Exception:  # a broken harness fails its own checks, not the others
+                    pass
+
+
+def _import_harness(module: str):
+    import importlib.util
+    from pathlib import Path
+
+    name = f"{HARNESS_PACKAGE}.{module}"
+    if name in sys.modules:
+        return sys.modules[name]
+    path = Path(_harness_dir[0]) / f"{module}.py" if _harness_dir else None
+    if path is None or not path.exists():
+        raise LookupError(f"no harness module {module!r} (is autograder/harnesses/{module}.py there?)")
+    spec = importlib.util.spec_from_file_location(name, path)
+    loaded = importlib.util.module_from_spec(spec)
+    sys.modules[name] = loaded
+    try:
+        spec.loader.exec_module(loaded)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return loaded
+
+
+def harness_function(module: str, name: str):
+    """The harness `name` of `module` ("common" is the engine's call harness)."""
+    if module == "common":
+        return getattr(harness, name)
+    return getattr(_import_harness(module), name)
 
 
 def _warm_up(torch) -> None:
@@ -193,15 +250,25 @@ def notebook_process(sock: socket.socket, config: dict | None = None, pid: int |
     namespace = {"__name__": "__main__", "__builtins__": builtins, "get_ipython": _IPythonStub}
     codec.send(sock, {"event": "ready", "pid": pid or os.getpid(), "init": (config or {}).get("init"),
                       "off": sorted(set(off))})
+    serve(sock, namespace)
+
+
+def serve(sock: socket.socket, namespace: dict, only_loaded: bool = False) -> None:
+    """Answer the parent's "exec" and "call" messages on `namespace` until it says "quit".
+
+    `only_loaded`: tripwires leave alone modules nobody imported (a self-check in a numpy notebook
+    should not pay for importing torch just to watch it).
+    """
     while True:
         try:
             msg = codec.recv(sock)
         except (EOFError, codec.FrameError, OSError):
             return
         if msg["op"] == "exec":
-            codec.send(sock, run_cell(namespace, msg["index"], msg["source"]))
+            codec.send(sock, run_cell(namespace, msg["index"], msg["source"], msg.get("name")))
         elif msg["op"] == "call":
-            reply = run_call(namespace, msg, lambda name: _reference_proxy(sock, name))
+            reply = run_call(namespace, msg, lambda name: _reference_proxy(sock, name, namespace.get(name)),
+                             only_loaded)
             try:
                 codec.send(sock, reply)
             except (ValueError, TypeError, OverflowError) as exc:
@@ -212,41 +279,45 @@ def notebook_process(sock: socket.socket, config: dict | None = None, pid: int |
 
 
 def _seed_everything(seed: int = 0) -> None:
+    """Reset the random generators a call may draw from (torch only if something imported it)."""
     import random
 
     import numpy as np
-    import torch
 
     random.seed(seed)
     np.random.seed(seed)
-    torch.manual_seed(seed)
+    if "torch" in sys.modules:
+        sys.modules["torch"].manual_seed(seed)
 
 
-def run_cell(namespace: dict, index: int, source: str) -> dict:
+def run_cell(namespace: dict, index: int, source: str, name: str | None = None) -> dict:
+    """Run one cell's source in the namespace; `name` is how the student finds the cell."""
     import warnings
 
     import matplotlib.pyplot as plt
 
     warnings.simplefilter("ignore")
-    filename = f"<cell {index}>"
+    filename = f"<cell {name or index}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     try:
         code = compile(source, filename, "exec")
         exec(code, namespace)  # noqa: S102 - running the student's notebook is the point
         return {"event": "cell", "ok": True}
     except BaseException as exc:  # SystemExit and KeyboardInterrupt included: a cell is only a cell
-        return {"event": "cell", "ok": False, "error": _describe(exc, f"<cell {index}>")}
+        return {"event": "cell", "ok": False, "error": _describe(exc)}
     finally:
         plt.close("all")
 
 
 def _describe(exc: BaseException, filename_prefix: str = "<cell") -> str:
-    """One line of exception, plus the student's own frames (never ours)."""
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.startswith("<cell")]
+    """One line of exception, plus where in the student's own frames it happened (never ours)."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if f.filename.startswith(filename_prefix) or "ipykernel_" in f.filename]
     where = ""
     if frames:
         f = frames[-1]
-        where = f" (at {f.filename[1:-1]}, line {f.lineno}: {(f.line or '').strip()[:120]})"
+        place = f.filename[len("<cell "):-1] if f.filename.startswith("<cell ") else "your notebook"
+        where = f" (in {place}, line {f.lineno}: {(f.line or '').strip()[:120]})"
     text = f"{type(exc).__name__}: {exc}"
     if len(text) > 500:
         text = text[:500] + "..."
@@ -273,8 +344,6 @@ def run_call(namespace: dict, msg: dict, standin, only_loaded: bool = False) -> 
     process is handled by the parent, which starts a fresh one.
     `standin(name)` makes the function that answers for another graded function `name`.
     """
-    import matplotlib.pyplot as plt
-
     before = dict(namespace)
     forbidden = msg.get("forbidden", ())
     patched = _save_attrs(forbidden, only_loaded)
@@ -283,12 +352,12 @@ def run_call(namespace: dict, msg: dict, standin, only_loaded: bool = False) -> 
             namespace[name] = standin(name)
         used = _install_tripwires(forbidden, only_loaded, namespace)
         _seed_everything(msg.get("seed", 0))
-        module = importlib.import_module(f"whiteboard.harnesses.{msg['harness_module']}")
-        value = getattr(module, msg["harness"])(namespace, **msg.get("params", {}))
+        run = harness_function(msg["harness_module"], msg["harness"])
+        value = run(namespace, **msg.get("params", {}))
         return {"event": "result", "value": value, "forbidden_used": sorted(used)}
     except NotImplementedError as exc:
         return {"event": "error", "kind": "not-implemented", "message": _describe(exc)}
-    except MissingFunction as exc:
+    except harness.MissingFunction as exc:
         return {"event": "error", "kind": "missing", "message": str(exc)}
     except MemoryError as exc:
         return {"event": "error", "kind": "memory", "message": _describe(exc)}
@@ -302,7 +371,8 @@ def run_call(namespace: dict, msg: dict, standin, only_loaded: bool = False) -> 
         namespace.update(before)
         for owner, attr, value in patched:
             setattr(owner, attr, value)
-        plt.close("all")
+        if "matplotlib.pyplot" in sys.modules:
+            sys.modules["matplotlib.pyplot"].close("all")
 
 
 def _resolve(dotted_names, only_loaded: bool):
@@ -330,17 +400,19 @@ def _vm_size() -> int:
     return 0
 
 
-class MissingFunction(Exception):
-    pass
+def _reference_proxy(sock: socket.socket, name: str, original=None):
+    """A stand-in that asks the parent to run the reference: the reference never comes here.
 
-
-def _reference_proxy(sock: socket.socket, name: str):
-    """A stand-in that asks the parent to run the reference: the reference never comes here."""
+    Where the parent has no answer (a student kit's data lacks these inputs), the student's own
+    `original` function answers instead.
+    """
 
     def proxy(*args, **kwargs):
         codec.send(sock, {"event": "reference_call", "function": name, "args": list(args),
                           "kwargs": kwargs})
         reply = codec.recv(sock)
+        if reply.get("fallback") and callable(original):
+            return original(*args, **kwargs)
         if reply.get("error"):
             raise TypeError(reply["error"])
         return reply["value"]
@@ -378,18 +450,3 @@ def _install_tripwires(dotted_names, only_loaded: bool = False, namespace: dict 
             if value is original:
                 namespace[key] = wire
     return used
-
-
-def get_function(namespace: dict, name: str):
-    """The student's object called `name`, or MissingFunction with a hint."""
-    if name not in namespace:
-        raise MissingFunction(f"your notebook defines no `{name}` (was it renamed, or did the cell "
-                              f"that defines it fail?)")
-    return namespace[name]
-
-
-if __name__ == "__main__":
-    # Import ourselves by name so that harnesses and this loop share one copy of the module.
-    from whiteboard import worker
-
-    worker.zygote(socket.socket(fileno=int(sys.argv[1])), sys.argv[2:])

@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from whiteboard.worker import get_function
+from whiteboard.worker.harness import get_function
 
 
 # ---- instrumented objects -------------------------------------------------------------------

@@ -130,7 +130,7 @@ fi
 # The bundle's own copy of the kit comes first, whatever else is installed.
 export PYTHONPATH="$ROOT/source/src${PYTHONPATH:+:$PYTHONPATH}"
 cd "$ROOT" || exit 1
-"$PY" -m whiteboard.gradescope run --root "$ROOT"
+"$PY" -m whiteboard.course.gradescope run --root "$ROOT"
 status=$?
 if [ ! -s "$ROOT/results/results.json" ]; then  # Python itself failed: still answer Gradescope
     mkdir -p "$ROOT/results"
@@ -180,8 +180,8 @@ def collect_checks(autograder: Path, assignments: list[str] | None = None) -> di
     """
     import pytest
 
-    from whiteboard.grade import available_assignments
-    from whiteboard.plugin import check_id
+    from whiteboard.grading.grade import available_assignments
+    from whiteboard.grading.plugin import check_id
 
     autograder = Path(autograder).resolve()
     names = assignments or available_assignments(autograder)
@@ -484,7 +484,7 @@ def run(root: Path | None = None, own_process: bool = False) -> dict[str, Any]:
     results_path = root / "results" / "results.json"
     autograder = source / "autograder"
     settings = _settings(source)
-    from whiteboard.grade import available_assignments
+    from whiteboard.grading.grade import available_assignments
 
     known = available_assignments(autograder)
     wanted = [a for a in (settings["assignments"] or known) if a in known]
@@ -563,7 +563,7 @@ def run(root: Path | None = None, own_process: bool = False) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m whiteboard.gradescope", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m whiteboard.course.gradescope", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="grade /autograder/submission into /autograder/results (on "

@@ -1,6 +1,6 @@
 """Grade a whole class: nbgrader's `submitted/<student>/<assignment>/<assignment>.ipynb` tree.
 
-A fixed pool of worker processes grades one student at a time each, with `whiteboard.grade.grade`,
+A fixed pool of worker processes grades one student at a time each, with `whiteboard.grading.grade.grade`,
 the same function `whiteboard grade` runs, so every student gets the score they would get alone.
 Each pool process keeps its zygote (the warm process that notebook workers are forked from)
 between students, which is where the speed comes from; the number of processes is fixed, so memory
@@ -48,7 +48,7 @@ def discover(submitted: Path, autograder: Path, only: list[str] | None = None) -
 
     Without `only`, the class's assignments are the known ones at least one student submitted.
     """
-    from whiteboard.grade import available_assignments
+    from whiteboard.grading.grade import available_assignments
 
     known = available_assignments(autograder)
     unknown = sorted(set(only or ()) - set(known))
@@ -122,14 +122,14 @@ def _read_json(path: Path) -> dict | None:
 # zygotes, which are forked from the pool processes (seconds each on 2 cores).
 # Only imports: the forkserver runs no torch operation, so it has no threads to break by forking.
 _PRELOAD = ["numpy", "torch", "torch._dynamo", "matplotlib.pyplot", "pytest", "whiteboard.worker",
-            "whiteboard.grade", "whiteboard.checks", "whiteboard.classgrade"]
+            "whiteboard.grading.grade", "whiteboard.grading.checks", "whiteboard.course.classgrade"]
 
 
 def _init_worker(threads: int, preload: tuple[str, ...]) -> None:
     """Runs first in each pool process, while it holds nothing but imported modules: fork its
     zygote (see submission.Zygote), then share the cores between the processes, or N processes x
     N threads each would oversubscribe them."""
-    from whiteboard.submission import zygote
+    from whiteboard.grading.submission import zygote
 
     try:
         zygote(preload, fork=True)
@@ -144,10 +144,10 @@ def _init_worker(threads: int, preload: tuple[str, ...]) -> None:
 def _grade_student(student_dir: str, assignments: list[str], autograder: str) -> tuple[bool, Any, list[str]]:
     """In a pool process: (True, results) or (False, the traceback), and the sandbox protections
     that were off. Never raises, so an exception that cannot be pickled cannot break the pool."""
-    from whiteboard import sandbox
+    from whiteboard.worker import sandbox
 
     try:
-        from whiteboard.grade import grade
+        from whiteboard.grading.grade import grade
 
         # no warning from here: the parent gives one for the whole run, not one per pool process
         ok, value = True, grade(Path(student_dir), assignments, autograder=Path(autograder), warn=False)
@@ -218,7 +218,7 @@ class _Run:
 
 def write_feedback(out: Path, student: str, results: dict[str, Any]) -> None:
     """OUT/feedback/<student>/<assignment>.html for each assignment in the student's results."""
-    from whiteboard.feedback import feedback_html
+    from whiteboard.course.feedback import feedback_html
 
     for assignment, result in results.get("assignments", {}).items():
         write_atomic(out / "feedback" / student / f"{assignment}.html",
@@ -239,8 +239,8 @@ def _pool(workers: int, preload: tuple[str, ...] = ()) -> ProcessPoolExecutor:
 
 def notebook_preloads(submitted: Path, roster: Roster, sample: int = 20) -> tuple[str, ...]:
     """The preloadable modules the notebooks of the first `sample` students import."""
-    from whiteboard.grade import notebook_imports
-    from whiteboard.worker import PRELOADABLE
+    from whiteboard.grading.grade import notebook_imports
+    from whiteboard.worker.process import PRELOADABLE
 
     modules: set[str] = set()
     for student in list(roster.submitted)[:sample]:
@@ -256,7 +256,7 @@ def _grade_all(run: _Run, todo: list[str], workers: int, progress: bool) -> list
     """
     from tqdm import tqdm
 
-    from whiteboard import sandbox
+    from whiteboard.worker import sandbox
 
     failed: list[str] = []
     bar = tqdm(total=len(todo), unit="student", desc="grading", file=sys.stderr, disable=not progress,
@@ -332,7 +332,7 @@ def grade_class(submitted: Path | str, out: Path | str, workers: int | None = No
     `workers` defaults to the number of cores. Students whose notebooks and grader are unchanged
     since the last run into the same OUT are not graded again.
     """
-    from whiteboard.grade import find_autograder
+    from whiteboard.grading.grade import find_autograder
 
     start = time.perf_counter()
     submitted, out = Path(submitted), Path(out)

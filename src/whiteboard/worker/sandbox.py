@@ -61,7 +61,7 @@ CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
-PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP = 4, 38, 22
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP = 1, 4, 38, 22
 
 _libc = None
 
@@ -273,6 +273,21 @@ def _prctl(option: int, arg: int = 0) -> None:
                       ctypes.c_ulong(0)), f"prctl {option}")
 
 
+def die_with_parent(parent: int | None = None) -> None:
+    """Have the kernel SIGKILL this process when the thread that started it dies (a process the
+    kit starts must never outlive the one that started it, even one killed with SIGKILL).
+
+    `parent`: the pid it was started by; if that one is already gone, exit now (the race between
+    fork and prctl). Without Linux's prctl this does nothing.
+    """
+    try:
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError, TypeError):
+        return
+    if parent is not None and os.getppid() != parent:
+        os._exit(0)
+
+
 _own_pid_ns: int | None = None
 
 
@@ -364,12 +379,9 @@ def lock_down(config: dict, off: list[str]) -> str:
     if private_mounts:
         try:
             _mount("none", "/", None, MS_REC | MS_PRIVATE)  # nothing we mount leaks out
+            _private_tmp(config.get("expose", ()))
             for path in config.get("hidden", ()):
                 _hide(path)
-            for tmp in ("/tmp", "/var/tmp", "/dev/shm"):
-                if os.path.isdir(tmp):
-                    _mount("tmpfs", tmp, "tmpfs", MS_NOSUID | MS_NODEV,
-                           f"size={TMP_BYTES},mode=1777")
         except OSError:
             off.append("mount-namespace")
             private_mounts = False
@@ -406,6 +418,41 @@ def lock_down(config: dict, off: list[str]) -> str:
         except (OSError, AttributeError, NotImplementedError):
             off.append("seccomp")
     return scratch
+
+
+TMP_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
+
+
+def _private_tmp(expose) -> None:
+    """An empty private tmpfs on each of TMP_DIRS, with the directories of `expose` that lie under
+    one of them (a virtual environment in /tmp, a sys.path entry there) bound back read-only: a
+    throwaway environment under /tmp must keep its packages."""
+    for tmp in TMP_DIRS:
+        if not os.path.isdir(tmp):
+            continue
+        real = os.path.realpath(tmp)
+        keep = sorted({os.path.realpath(e) for e in expose
+                       if os.path.realpath(e).startswith(real + os.sep) and os.path.isdir(e)})
+        old = os.open(tmp, os.O_PATH | os.O_DIRECTORY) if keep else None
+        try:
+            _mount("tmpfs", tmp, "tmpfs", MS_NOSUID | MS_NODEV, f"size={TMP_BYTES},mode=1777")
+            for path in keep:
+                if any(path.startswith(k + os.sep) for k in keep if k != path):
+                    continue  # inside a directory bound already
+                inside = os.path.join(tmp, os.path.relpath(path, real))
+                os.makedirs(inside, exist_ok=True)
+                _mount(f"/proc/self/fd/{old}/{os.path.relpath(path, real)}", inside, None, MS_BIND | MS_REC)
+                _mount("none", inside, None, MS_BIND | MS_RDONLY | MS_REC | 32)  # 32 = MS_REMOUNT
+        finally:
+            if old is not None:
+                os.close(old)
+
+
+def expose_paths() -> list[str]:
+    """What the worker needs to read even when it lies in a temporary directory: the interpreter's
+    prefixes, its package directories, this package and every sys.path entry."""
+    return [str(d) for d in _essential_dirs() if str(d) not in ("/", str(Path.home()))
+            and os.path.realpath(str(d)) not in {os.path.realpath(t) for t in TMP_DIRS}]
 
 
 def _hide(path: str) -> None:

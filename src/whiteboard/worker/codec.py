@@ -12,6 +12,11 @@ Containers are tagged so that a student's dict can never be mistaken for one of 
 ``{"L": [...]}`` list, ``{"T": [...]}`` tuple, ``{"D": [[key, value], ...]}`` dict,
 ``{"A": i}`` ndarray, ``{"X": i, ...}`` torch tensor, ``{"S": dtype, "v": x}`` numpy scalar,
 ``{"O": type name, "repr": text}`` anything else (reported, never rebuilt).
+
+The same tree, written as a JSON file beside an `.npz` of its arrays (`dump`/`load`), is the
+frozen data of a student kit. Only there may a `numpy.ma.MaskedArray` travel (``{"M": i, "m": j}``:
+a pitfall variant's output compared in part); from a worker a masked array arrives as its data, so
+no student can send an answer that "matches anything".
 """
 from __future__ import annotations
 
@@ -43,17 +48,15 @@ def _tensor_type():
     return torch.Tensor if torch is not None else None
 
 
-def encode(obj: Any) -> bytes:
-    """Serialise plain data (and arrays/tensors) into one frame."""
-    blobs: list[bytes] = []
+def _to_tree(obj: Any, masked: bool = False) -> tuple[Any, list[np.ndarray]]:
+    """The tagged JSON tree of `obj` and the arrays it refers to by index."""
+    arrays: list[np.ndarray] = []
     count = [0]
     tensor = _tensor_type()
 
     def add_array(arr: np.ndarray) -> int:
-        buf = io.BytesIO()
-        np.lib.format.write_array(buf, np.ascontiguousarray(arr), allow_pickle=False)
-        blobs.append(buf.getvalue())
-        return len(blobs) - 1
+        arrays.append(np.ascontiguousarray(arr))
+        return len(arrays) - 1
 
     def enc(x: Any, depth: int) -> Any:
         count[0] += 1
@@ -65,6 +68,8 @@ def encode(obj: Any) -> bytes:
             return x
         if type(x) is float:
             return x
+        if masked and isinstance(x, np.ma.MaskedArray):
+            return {"M": add_array(np.asarray(x.data)), "m": add_array(np.ma.getmaskarray(x))}
         if isinstance(x, np.ndarray):
             arr = np.asarray(x)
             if arr.dtype.kind not in _SIMPLE_KINDS:
@@ -102,7 +107,20 @@ def encode(obj: Any) -> bytes:
             text = ""
         return {"O": name, "repr": text}
 
-    header = json.dumps(enc(obj, 0), allow_nan=True).encode()
+    return enc(obj, 0), arrays
+
+
+def _npy(arr: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, arr, allow_pickle=False)
+    return buf.getvalue()
+
+
+def encode(obj: Any) -> bytes:
+    """Serialise plain data (and arrays/tensors) into one frame."""
+    tree, arrays = _to_tree(obj)
+    header = json.dumps(tree, allow_nan=True).encode()
+    blobs = [_npy(a) for a in arrays]
     body = b"".join(blobs)
     lengths = json.dumps([len(b) for b in blobs]).encode()
     header = lengths + b"\n" + header
@@ -130,7 +148,16 @@ def decode(header: bytes, body: bytes) -> Any:
         if not isinstance(i, int) or not 0 <= i < len(offsets):
             raise FrameError("bad array index")
         a, b = offsets[i]
-        arr = np.lib.format.read_array(io.BytesIO(body[a:b]), allow_pickle=False)
+        return np.lib.format.read_array(io.BytesIO(body[a:b]), allow_pickle=False)
+
+    return _from_tree(tree, array)
+
+
+def _from_tree(tree: Any, array_at, masked: bool = False) -> Any:
+    """Rebuild plain data from a tagged tree; `array_at(i)` reads the i-th array."""
+
+    def array(i: Any) -> np.ndarray:
+        arr = array_at(i)
         if arr.dtype.kind not in _SIMPLE_KINDS:
             raise FrameError("unexpected array dtype")
         return arr
@@ -148,6 +175,10 @@ def decode(header: bytes, body: bytes) -> Any:
             return {_hashable(dec(k)): dec(v) for k, v in x["D"]}
         if "A" in x:
             return array(x["A"])
+        if "M" in x:
+            if not masked:
+                raise FrameError("a masked array outside frozen data")
+            return np.ma.MaskedArray(array(x["M"]), mask=array(x["m"]).astype(bool))
         if "X" in x:
             import torch
 
@@ -167,6 +198,41 @@ def decode(header: bytes, body: bytes) -> Any:
         raise FrameError("unknown tag")
 
     return dec(tree)
+
+
+def dump(obj: Any, stem) -> None:
+    """Write `obj` as `<stem>.json` (the tree) and `<stem>.npz` (its arrays): frozen data."""
+    from pathlib import Path
+
+    tree, arrays = _to_tree(obj, masked=True)
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    with open(stem.with_suffix(".npz"), "wb") as f:
+        np.savez_compressed(f, **{f"a{i}": a for i, a in enumerate(arrays)})
+    stem.with_suffix(".json").write_text(json.dumps(tree, allow_nan=True, separators=(",", ":")))
+
+
+def load(stem) -> Any:
+    """Read what `dump` wrote (arrays with allow_pickle=False: data, never code)."""
+    from pathlib import Path
+
+    stem = Path(stem)
+    tree = json.loads(stem.with_suffix(".json").read_text())
+    with np.load(stem.with_suffix(".npz"), allow_pickle=False) as arrays:
+        table = {name: arrays[name] for name in arrays.files}
+    return _from_tree(tree, lambda i: table[f"a{i}"], masked=True)
+
+
+def fingerprint(obj: Any) -> str:
+    """A stable digest of plain data: the same inputs give the same key in every process."""
+    import hashlib
+
+    tree, arrays = _to_tree(obj)
+    h = hashlib.sha256(json.dumps(tree, allow_nan=True, sort_keys=True).encode())
+    for a in arrays:
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()[:32]
 
 
 def round_trip(obj: Any) -> Any:

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from whiteboard import codec, sandbox
-from whiteboard.notebook import Cell, cells_to_grade, imported_modules, read_code_cells
+from whiteboard.worker import codec, sandbox
+from whiteboard.grading.notebook import Cell, cells_to_grade, imported_modules, read_code_cells
 
 # Limits on the student's code, in seconds; the environment may lower them (the kit's tests do).
 CELL_TIMEOUT_S = float(os.environ.get("WHITEBOARD_CELL_TIMEOUT", 60))
@@ -46,8 +46,9 @@ def error_from_reply(reply: dict) -> StudentError:
     elif kind == "exit":
         text = f"called {text}: a graded function must return, not exit"
     elif kind == "not-implemented":
-        where = text[text.find("(at "):].strip("()") if "(at " in text else ""
-        text = ("still raises NotImplementedError" + (f" ({where.split(':')[0]})" if where else "")
+        where = text[text.find("(in "):].strip("()") if "(in " in text else ""
+        where = where.rsplit(", line", 1)[0]
+        text = ("still raises NotImplementedError" + (f" ({where})" if where else "")
                 + ": replace the `raise NotImplementedError` line with your code")
     return StudentError(label, text)
 
@@ -64,18 +65,19 @@ class Zygote:
     threads of its own running Python.
     """
 
-    def __init__(self, preload: tuple[str, ...] = (), fork: bool = False) -> None:
-        from whiteboard.worker import PRELOADABLE
+    def __init__(self, preload: tuple[str, ...] = (), fork: bool = False, harnesses: str | None = None) -> None:
+        from whiteboard.worker.process import PRELOADABLE
 
         # SEQPACKET keeps message boundaries: "preload ..." and "spawn" must never merge.
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.preloaded: set[str] = {m for m in preload if m in PRELOADABLE}
         env = dict(MPLBACKEND="Agg", OMP_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1", WHITEBOARD_WORKER="1")
+        config = {"preload": sorted(self.preloaded), "harnesses": harnesses}
         if fork:
-            self.proc: subprocess.Popen | _ForkedProcess = _fork_zygote(ours, theirs, env, sorted(self.preloaded))
+            self.proc: subprocess.Popen | _ForkedProcess = _fork_zygote(ours, theirs, env, config)
         else:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "whiteboard.worker", str(theirs.fileno()), *sorted(self.preloaded)],
+                [sys.executable, "-m", "whiteboard.worker", str(theirs.fileno()), json.dumps(config)],
                 pass_fds=[theirs.fileno()], env=dict(os.environ, **env), stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         theirs.close()
@@ -89,7 +91,7 @@ class Zygote:
         return self.proc.poll() is None
 
     def preload(self, modules: set[str]) -> None:
-        from whiteboard.worker import PRELOADABLE
+        from whiteboard.worker.process import PRELOADABLE
 
         wanted = sorted(m for m in modules if m in PRELOADABLE and m not in self.preloaded)
         if wanted:
@@ -133,7 +135,7 @@ class _ForkedProcess:
         return self.poll(0)
 
 
-def _fork_zygote(ours: socket.socket, theirs: socket.socket, env: dict, preload: list[str]) -> _ForkedProcess:
+def _fork_zygote(ours: socket.socket, theirs: socket.socket, env: dict, config: dict) -> _ForkedProcess:
     """Fork the zygote from this process. The child keeps nothing of ours that it could use: every
     file descriptor but its end of the control socket is closed (a grade-class pool process holds
     the pipe its results go back on), and it leads a session of its own, like a started one."""
@@ -155,9 +157,9 @@ def _fork_zygote(ours: socket.socket, theirs: socket.socket, env: dict, preload:
         os.environ.update(env)
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD):
             signal.signal(sig, signal.SIG_DFL)
-        from whiteboard.worker import zygote as serve
+        from whiteboard.worker.process import zygote as serve
 
-        serve(theirs, preload)
+        serve(theirs, **config)
     finally:
         os._exit(0)
 
@@ -166,17 +168,19 @@ _zygote: Zygote | None = None
 _zygote_lock = threading.Lock()
 
 
-def zygote(preload: tuple[str, ...] = (), fork: bool = False) -> Zygote:
+def zygote(preload: tuple[str, ...] = (), fork: bool = False, harnesses: str | None = None) -> Zygote:
     """The session's zygote, started on first use (thread-safe, so it can start in the background).
 
     `preload`: slow modules the notebooks import, loaded once in the zygote as it starts.
     `fork`: fork it from this process (see Zygote): only grade-class's pool initializer asks, the
     calls that come later in grading do not, so a zygote that died is replaced by a fresh one.
+    `harnesses`: the autograder's harness folder, imported in the zygote as it starts (each
+    notebook process names the folder it needs, so one zygote serves any autograder).
     """
     global _zygote
     with _zygote_lock:
         if _zygote is None or not _zygote.alive():
-            _zygote = Zygote(preload, fork=fork)
+            _zygote = Zygote(preload, fork=fork, harnesses=harnesses)
             atexit.register(_zygote.close)
         return _zygote
 
@@ -193,9 +197,12 @@ class Notebook:
     """A submitted notebook, run in its own worker. Call `call()` or `run()`; `errors` says what broke."""
 
     def __init__(self, path: Path | str, assignment: str, references: Callable[[str], Callable] | None = None,
-                 hidden: tuple = ()):
-        """`hidden`: paths the worker must not read, on top of sandbox.hidden_paths()'s."""
+                 hidden: tuple = (), harnesses: Path | str | None = None):
+        """`references(name)` answers a stand-in's call of graded function `name` (or None);
+        `hidden`: paths the worker must not read, on top of sandbox.hidden_paths()'s;
+        `harnesses`: the autograder's harness folder."""
         self.path = Path(path)
+        self.harnesses = str(harnesses) if harnesses else None
         self.hidden = tuple(hidden)
         self.sandbox_off: list[str] = []  # protections the last worker ran without
         self._slot: sandbox.Slot | None = None
@@ -224,11 +231,12 @@ class Notebook:
     # -- worker life ---------------------------------------------------------------------------
 
     def _start(self) -> None:
-        z = zygote()
+        z = zygote(harnesses=self.harnesses)
         z.preload(imported_modules(self.cells))
         if self._slot is None:
             self._slot = sandbox.Slot()
             self._config = {"hidden": sandbox.hidden_paths(self.path, self.hidden),
+                            "expose": sandbox.expose_paths(), "harnesses": self.harnesses,
                             "uid": self._slot.uid, "disable": sorted(sandbox.disabled())}
         self._sock = z.spawn(self._config)
         try:
@@ -245,23 +253,24 @@ class Notebook:
         for cell in self.cells:
             if cell.index in self._skip:
                 continue
-            codec.send(self._sock, {"op": "exec", "index": cell.index, "source": cell.source})
+            codec.send(self._sock, {"op": "exec", "index": cell.index, "source": cell.source,
+                                    "name": cell.name})
             try:
                 reply = codec.recv(self._sock, deadline=time.monotonic() + CELL_TIMEOUT_S)
             except TimeoutError:
                 self._kill()
                 self._skip.add(cell.index)
-                self.errors.append(f"cell {cell.index} did not finish within {CELL_TIMEOUT_S:.0f} s "
+                self.errors.append(f"{cell.name} did not finish within {CELL_TIMEOUT_S:.0f} s "
                                    "and was skipped (an infinite loop?)")
                 return self._start()
             except (EOFError, codec.FrameError, OSError):
                 self._kill()
                 self._skip.add(cell.index)
-                self.errors.append(f"cell {cell.index} ended the Python process (os._exit, a crash "
+                self.errors.append(f"{cell.name} ended the Python process (os._exit, a crash "
                                    "or running out of memory) and was skipped")
                 return self._start()
             if not reply["ok"] and first_run:
-                self.errors.append(f"cell {cell.index} raised {reply['error']}")
+                self.errors.append(f"{cell.name} raised {reply['error']}")
         self._ran_once = True
 
     def _kill(self) -> None:
@@ -298,7 +307,7 @@ class Notebook:
 
     def call(self, function: str, *args: Any, standins: tuple = (), forbidden: tuple = (),
              timeout: float | None = None, **kwargs: Any) -> tuple[Any, list, dict, list]:
-        """Call the student's `function(*args, **kwargs)` in a fresh fork of the notebook.
+        """Call the student's `function(*args, **kwargs)` in the notebook process.
 
         Returns (value, args_after, kwargs_after, forbidden_used). Raises StudentError.
         """
@@ -309,7 +318,8 @@ class Notebook:
 
     def run(self, module: str, harness: str, params: dict, *, standins: tuple = (),
             forbidden: tuple = (), timeout: float | None = None, seed: int = 0) -> CallResult:
-        """Run `whiteboard.harnesses.<module>.<harness>(namespace, **params)` in the worker."""
+        """Run the harness `<module>.<harness>(namespace, **params)` in the notebook process
+        (`module` is an assignment's harness module, or "common" for the engine's)."""
         if self.problem:
             raise StudentError(*self.problem)
         if self._sock is None:
@@ -356,11 +366,13 @@ class Notebook:
 
     def _answer_reference_call(self, msg: dict) -> None:
         name = msg.get("function")
+        fn = self.references(name) if self.references else None
+        if fn is None:
+            codec.send(self._sock, {"error": f"{name} is not available here"})
+            return
         try:
-            fn = self.references(name) if self.references else None
-            if fn is None:
-                raise LookupError(f"{name} is not available here")
-            value = fn(*msg.get("args", []), **msg.get("kwargs", {}))
-            codec.send(self._sock, {"value": value})
+            codec.send(self._sock, {"value": fn(*msg.get("args", []), **msg.get("kwargs", {}))})
+        except LookupError:  # no answer for these inputs (a student kit): the student's own answers
+            codec.send(self._sock, {"fallback": True})
         except Exception as exc:  # the student's call of a helper went wrong: tell their code
             codec.send(self._sock, {"error": f"{name}() raised {type(exc).__name__}: {exc}"})

@@ -23,7 +23,7 @@ CACHE = Path(tempfile.gettempdir()) / "whiteboard-nbgrader"
 
 
 def _results(notebook: Path, assignment: str) -> dict:
-    from whiteboard.grade import find_autograder
+    from whiteboard.grading.grade import find_autograder
 
     autograder = find_autograder(notebook.parent)
     # The key covers the checks too: an instructor who edits the autograder must not get stale points.

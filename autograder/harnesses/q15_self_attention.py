@@ -6,7 +6,7 @@ lists of strings). They never hold an expected value.
 """
 from __future__ import annotations
 
-from whiteboard.worker import get_function
+from whiteboard.worker.harness import get_function
 
 PROJECTIONS = ("q_proj", "k_proj", "v_proj", "out_proj")
 

@@ -13,6 +13,16 @@ class Cell:
     source: str
     tags: tuple = ()
     nbgrader: dict = field(default_factory=dict)
+    number: int = 0  # 1-based among the notebook's code cells, as a student counts them
+
+    @property
+    def name(self) -> str:
+        """The cell as a student finds it: by the function it answers, else by its position."""
+        grade_id = self.nbgrader.get("grade_id")
+        if self.nbgrader.get("solution") and grade_id:
+            return f"the answer cell of `{grade_id}`"
+        first = next((ln.strip() for ln in self.source.splitlines() if ln.strip()), "")
+        return f"the code cell starting `{first[:40]}`" if first else f"code cell {self.number}"
 
     @property
     def is_nbgrader_test(self) -> bool:
@@ -38,7 +48,7 @@ def read_code_cells(path: Path) -> list[Cell]:
         meta = raw.get("metadata") if isinstance(raw.get("metadata"), dict) else {}
         tags = tuple(t for t in meta.get("tags", ()) if isinstance(t, str))
         nbg = meta.get("nbgrader") if isinstance(meta.get("nbgrader"), dict) else {}
-        cells.append(Cell(i, _python_source(str(source)), tags, nbg))
+        cells.append(Cell(i, _python_source(str(source)), tags, nbg, number=len(cells) + 1))
     return cells
 
 
@@ -74,3 +84,30 @@ def imported_modules(cells: list[Cell]) -> set[str]:
             elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
                 names.add(node.module)
     return names
+
+
+def read_manual_cells(path: Path | None) -> list[dict]:
+    """The manually graded answer cells of a notebook (nbgrader's `grade` and `solution` cells):
+    [{"id": grade_id, "max_points": points, "title": the question's first line}]. None are graded
+    here; they are listed so that reports can say what the instructor grades by hand."""
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+        raw_cells = doc["cells"]
+    except (OSError, TypeError, ValueError, KeyError, UnicodeDecodeError):
+        return []
+    out, question = [], ""
+    for raw in raw_cells if isinstance(raw_cells, list) else []:
+        if not isinstance(raw, dict):
+            continue
+        meta = raw.get("metadata") if isinstance(raw.get("metadata"), dict) else {}
+        nbg = meta.get("nbgrader") if isinstance(meta.get("nbgrader"), dict) else {}
+        source = raw.get("source", "")
+        source = "".join(source) if isinstance(source, list) else str(source)
+        if nbg.get("grade") and nbg.get("solution"):
+            out.append({"id": str(nbg.get("grade_id", "")), "max_points": float(nbg.get("points") or 0),
+                        "title": question})
+        elif raw.get("cell_type") == "markdown":
+            heading = next((ln.lstrip("# ").strip() for ln in source.splitlines() if ln.strip()), "")
+            if heading:
+                question = heading[:120]
+    return out

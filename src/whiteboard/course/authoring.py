@@ -64,7 +64,7 @@ def hidden_test(assignment: str, function: str, points: float):
     """nbgrader's graded cell: its hidden part grades the saved notebook in an isolated worker."""
     src = (f"# The hidden tests of `{function}` run here when the notebook is graded.\n"
            "### BEGIN HIDDEN TESTS\n"
-           "from whiteboard.nbgrader_hook import score\n"
+           "from whiteboard.course.nbgrader_hook import score\n"
            f"score(\"{assignment}\", \"{function}\")\n"
            "### END HIDDEN TESTS")
     return nbformat.v4.new_code_cell(src, metadata=_meta(f"test_{function}", grade=True,

@@ -1,0 +1,256 @@
+"""The pytest plugin behind `pytest autograder/`, `whiteboard grade` and the self-check.
+
+`autograder/conftest.py` loads it (`pytest_plugins = ["whiteboard.grading.plugin"]`). It gives:
+
+- `--submission DIR`: the notebooks to grade (default: release/ beside autograder/);
+- `--function NAME`: only that function's checks; `--public-only`: skip the hidden runs;
+- `@pytest.mark.grades("fn")` on a test class says which function its checks grade, and
+  `@pytest.mark.points(n)` what a check is worth (1 by default): points are defined only there;
+- the `nb` fixture: the `Check` of the running test, for the assignment named by the module
+  (`test_q05_cross_entropy.py` grades `q05_cross_entropy`);
+- every check twice: on its public inputs and on hidden ones drawn from the course secret (only
+  where the references are present: a student kit has the public runs alone);
+- a failed check reported as its teaching message, and a score per assignment at the end.
+
+The grading session's state lives in `config.stash` (see `GradingSession`); a caller that grades
+in-process (`whiteboard.grading.grade`) can register a `Settings` object as the plugin
+"whiteboard-settings" to say how notebooks are opened or where frozen data is recorded.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from whiteboard.grading.checks import Assignment, CheckFailed
+from whiteboard.grading.course import course_secret
+from whiteboard.grading.notebook import read_manual_cells
+from whiteboard.grading.oracle import FrozenOracle, LiveOracle, RecordingOracle
+from whiteboard.grading.results import format_report, results_from_reports
+from whiteboard.grading.submission import Notebook
+from whiteboard.worker import sandbox
+
+SETTINGS_PLUGIN = "whiteboard-settings"
+
+
+@dataclass(eq=False)  # a plugin object: hashed by identity
+class Settings:
+    """How an in-process caller wants the session run (all optional).
+
+    `open_notebook(assignment, path, references, harnesses)` returns the object checks call (by
+    default a `Notebook`, an isolated worker); `record`: a folder to write every oracle answer to,
+    as a student kit's frozen data (public runs only); `public_only`: no hidden runs.
+    """
+
+    open_notebook: Callable[..., Any] | None = None
+    record: Path | None = None
+    public_only: bool = False
+
+
+@dataclass
+class GradingSession:
+    """One pytest session's assignments (each opened once) and its graded reports."""
+
+    config: pytest.Config
+    assignments: dict[str, Assignment] = field(default_factory=dict)
+    reports: list = field(default_factory=list)  # graded reports, in the order the checks ran
+
+    @property
+    def settings(self) -> Settings:
+        return self.config.pluginmanager.get_plugin(SETTINGS_PLUGIN) or Settings()
+
+    def assignment(self, module) -> Assignment:
+        name = assignment_of(module)
+        if name not in self.assignments:
+            self.assignments[name] = self._open(name, Path(module.__file__).parent)
+        return self.assignments[name]
+
+    def _open(self, name: str, autograder: Path) -> Assignment:
+        labels = importlib.import_module(f"autograder.labels.{name}").LABELS
+        oracle = open_oracle(name, autograder, self.settings.record)
+        path = submission_dir(self.config, autograder) / name / f"{name}.ipynb"
+
+        def answer_standin(function: str):
+            if function not in oracle.standins:
+                return None
+            return lambda *args, **kwargs: oracle.standin(function, args, kwargs)
+
+        opener = self.settings.open_notebook
+        harnesses = autograder / "harnesses"
+        notebook = (opener(name, path, answer_standin, harnesses) if opener else
+                    Notebook(path, name, references=answer_standin, harnesses=harnesses))
+        return Assignment(name, notebook, oracle, labels, secret=course_secret(autograder.parent))
+
+    def close(self) -> None:
+        for assignment in self.assignments.values():
+            assignment.notebook.close()
+            if isinstance(assignment.oracle, RecordingOracle) and self.settings.record:
+                assignment.oracle.dump(Path(self.settings.record) / assignment.name)
+
+    def results(self, submission: str | None = None) -> dict[str, Any]:
+        extra = {}
+        for name, a in self.assignments.items():
+            path = getattr(a.notebook, "path", None)
+            extra[name] = {"errors": list(a.notebook.errors),
+                           "manual": read_manual_cells(path) if path is not None else []}
+        return results_from_reports(self.reports, extra, submission if submission is not None else
+                                    str(self.config.getoption("--submission") or "release"))
+
+
+SESSION = pytest.StashKey[GradingSession]()
+
+
+def assignment_of(module) -> str:
+    """The assignment a check module grades: its ASSIGNMENT, else its name without `test_`."""
+    name = getattr(module, "ASSIGNMENT", None) or module.__name__.rsplit(".", 1)[-1]
+    return name[len("test_"):] if name.startswith("test_") else name
+
+
+def open_oracle(name: str, autograder: Path, record: Path | None = None):
+    """The references if they are here (the instructor's autograder), else the kit's frozen data."""
+    if (autograder / "references" / f"{name}.py").exists():
+        live = LiveOracle(importlib.import_module(f"autograder.references.{name}"), autograder / "harnesses")
+        return RecordingOracle(live) if record else live
+    frozen = autograder / "frozen" / name
+    if frozen.with_suffix(".json").exists():
+        return FrozenOracle(frozen)
+    raise FileNotFoundError(f"{autograder} has neither references/{name}.py nor frozen/{name}.json")
+
+
+def has_references(autograder: Path, name: str) -> bool:
+    return (autograder / "references" / f"{name}.py").exists()
+
+
+def submission_dir(config: pytest.Config, autograder_dir: Path) -> Path:
+    """--submission, else release/ beside autograder/ (the course), else the folder holding
+    autograder/ (a student kit keeps its notebooks there)."""
+    chosen = config.getoption("--submission")
+    if chosen:
+        return Path(chosen).resolve()
+    release = autograder_dir.parent / "release"
+    return (release if release.is_dir() else autograder_dir.parent).resolve()
+
+
+# ---- hooks ------------------------------------------------------------------------------------
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("whiteboard")
+    group.addoption("--submission", default=None, metavar="DIR",
+                    help="directory laid out like release/ (default: release/ beside autograder/)")
+    group.addoption("--function", default=None, metavar="NAME",
+                    help="run only the checks of this function")
+    group.addoption("--public-only", action="store_true",
+                    help="run only the public version of each check (a student kit has no other)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "grades(function): the function these checks grade")
+    config.addinivalue_line("markers", "points(n): what this check is worth (default 1)")
+    config.addinivalue_line("markers", "public_only: this check has no hidden run")
+    config.stash[SESSION] = GradingSession(config)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Each check runs on public inputs and, where the references are here, on hidden ones."""
+    if "visibility" not in metafunc.fixturenames:
+        return
+    settings = metafunc.config.pluginmanager.get_plugin(SETTINGS_PLUGIN) or Settings()
+    runs = ["public"]
+    if (has_references(Path(metafunc.module.__file__).parent, assignment_of(metafunc.module))
+            and not (metafunc.config.getoption("--public-only") or settings.public_only
+                     or settings.record or metafunc.definition.get_closest_marker("public_only"))):
+        runs.append("hidden")
+    metafunc.parametrize("visibility", runs, indirect=True, ids=runs)
+
+
+@pytest.fixture
+def visibility(request: pytest.FixtureRequest) -> str:
+    return getattr(request, "param", "public")
+
+
+@pytest.fixture
+def nb(request: pytest.FixtureRequest, visibility: str):
+    """The running check: the student's notebook for this module's assignment, and its oracle."""
+    assignment = request.config.stash[SESSION].assignment(request.module)
+    _, check_id, _ = check_id_of(request.node)
+    return assignment.check(check_id, hidden=visibility == "hidden")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
+    wanted = config.getoption("--function")
+    if wanted:
+        items[:] = [i for i in items if check_id_of(i)[0] == wanted]
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Pay torch's first-use costs (optimizers import torch._dynamo: ~2 s) now, while the worker
+    is still starting, rather than inside the first check that needs them."""
+    import sys
+
+    if "torch" in sys.modules:
+        from whiteboard.worker.process import _warm_up
+
+        _warm_up(sys.modules["torch"])
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    session.config.stash[SESSION].close()
+
+
+def check_id_of(item: pytest.Item) -> tuple[str, str, float]:
+    """(function, check id, max points) of a check."""
+    marker = item.get_closest_marker("grades")
+    function = marker.args[0] if marker else item.name
+    points = item.get_closest_marker("points")
+    name = getattr(item, "originalname", None) or item.name
+    name = name[len("test_"):] if name.startswith("test_") else name
+    return function, f"{function}/{name}", float(points.args[0]) if points else 1.0
+
+
+def _description(item: pytest.Item) -> str:
+    """The check's one-line description: the first line of its docstring."""
+    doc = getattr(getattr(item, "function", None), "__doc__", None) or ""
+    return doc.strip().splitlines()[0].strip() if doc.strip() else ""
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    if call.excinfo is not None and isinstance(call.excinfo.value, CheckFailed):
+        # The message is the whole story. Without frames pytest does not parse the source of each
+        # one for its report, which cost 0.15 s a failed check, most of the time to grade a stub.
+        call.excinfo.traceback = call.excinfo.traceback[:0]
+    outcome = yield
+    report = outcome.get_result()
+    module = getattr(item, "module", None)
+    if module is None or not module.__name__.rsplit(".", 1)[-1].startswith("test_q"):
+        return
+    if not (call.when == "call" or report.failed):
+        return
+    function, cid, points = check_id_of(item)
+    hidden = getattr(getattr(item, "callspec", None), "params", {}).get("visibility") == "hidden"
+    report.user_properties.append(("whiteboard", {
+        "assignment": assignment_of(module), "function": function, "id": cid, "max_points": points,
+        "description": _description(item), "hidden": hidden}))
+    item.config.stash[SESSION].reports.append(report)
+    if not report.failed or call.excinfo is None:
+        return
+    exc = call.excinfo.value
+    if isinstance(exc, CheckFailed):
+        report.longrepr = exc.message
+        report.user_properties += [("pitfall", exc.label), ("message", exc.message)]
+    else:
+        report.user_properties += [("pitfall", "crash"), ("message", (
+            f"the check itself failed while looking at your result ({type(exc).__name__}: {exc}); "
+            "please report this to your instructor"))]
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
+    results = config.stash[SESSION].results()
+    if results["assignments"]:
+        terminalreporter.write_sep("=", "whiteboard score")
+        terminalreporter.write_line(format_report(results, failures=False))
+    if sandbox.reported_off:
+        terminalreporter.write_line(sandbox.warning_text(sandbox.reported_off))

@@ -1,0 +1,50 @@
+"""Small helpers the course tools share: atomic writes and running pytest in this process."""
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+from pathlib import Path
+
+
+def write_atomic(path: Path, text: str | bytes) -> None:
+    """Write `path` so that a reader (or a crash) sees the old file or the new, never half of one.
+
+    The temporary file is in the same directory, so os.replace is a rename on one file system.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(text.encode("utf-8") if isinstance(text, str) else text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+@contextlib.contextmanager
+def plugin_autoload_off():
+    """Third-party pytest plugins (nbval & co.) cost seconds to load and add nothing to grading."""
+    saved = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
+        else:
+            os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = saved
+
+
+def run_pytest(args: list[str], plugins: list, quiet: bool = True) -> tuple[int, str]:
+    """pytest.main(args) in this process with plugin autoload off; (exit code, its output)."""
+    import pytest
+
+    out = io.StringIO()
+    with plugin_autoload_off(), (contextlib.redirect_stdout(out) if quiet else contextlib.nullcontext()):
+        code = pytest.main(args, plugins=plugins)
+    return int(code), out.getvalue()
