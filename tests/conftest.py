@@ -1,6 +1,7 @@
 """Fixtures for the kit's own tests: build submissions from the source notebooks and grade them."""
 from __future__ import annotations
 
+import importlib
 import json
 import shutil
 from pathlib import Path
@@ -8,11 +9,23 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from whiteboard.grade import grade
+from whiteboard.grading.course import available_assignments
+from whiteboard.grading.grade import grade, grade_many
+from whiteboard.grading.results import by_function as checks_by_function
 
 ROOT = Path(__file__).resolve().parents[1]
 AUTOGRADER = ROOT / "autograder"
-ASSIGNMENTS = sorted(p.stem[len("test_"):] for p in AUTOGRADER.glob("test_q*.py"))
+ASSIGNMENTS = available_assignments(AUTOGRADER)
+
+
+def labels_of(assignment: str):
+    """The assignment's one list of labels (autograder/labels/<assignment>.py)."""
+    return importlib.import_module(f"autograder.labels.{assignment}").LABELS
+
+
+def mutants_of(assignment: str):
+    """tests/mutants/<assignment>.py: MUTANTS and ALTERNATIVES."""
+    return importlib.import_module(f"mutants.{assignment}")
 
 
 def source_notebook(assignment: str) -> Path:
@@ -31,22 +44,69 @@ def make_submission(tmp: Path, assignment: str, extra_cells: list[str] = (),
     return tmp
 
 
-def grade_one(submission: Path, assignment: str) -> dict:
+def grade_one(submission: Path, assignment: str, **kwargs) -> dict:
     """The results of one assignment (results['assignments'][assignment])."""
-    return grade(submission, [assignment], autograder=AUTOGRADER)["assignments"][assignment]
+    return grade(submission, [assignment], autograder=AUTOGRADER, **kwargs)["assignments"][assignment]
+
+
+def grade_cases(tmp: Path, assignment: str, cases: dict[str, list[str]], **kwargs) -> dict[str, dict]:
+    """Grade many variants of the solution in one session: {case: that assignment's results}."""
+    dirs = {case: make_submission(tmp / f"case{i}", assignment, cells)
+            for i, (case, cells) in enumerate(cases.items())}
+    results = grade_many(dirs, [assignment], autograder=AUTOGRADER, **kwargs)
+    return {case: r["assignments"][assignment] for case, r in results.items()}
 
 
 def by_function(result: dict) -> dict[str, dict]:
-    """function -> {'score', 'max', 'labels'} for one assignment's results."""
+    """function -> {'score', 'max', 'labels', 'messages'} for one assignment's results."""
     out: dict[str, dict] = {}
-    for c in result["checks"]:
-        f = out.setdefault(c["function"], {"score": 0.0, "max": 0.0, "labels": set(), "messages": []})
-        f["score"] += c["points"]
-        f["max"] += c["max_points"]
-        if c["pitfall"]:
-            f["labels"].add(c["pitfall"])
-            f["messages"].append(c["message"])
+    for function, checks in checks_by_function(result["checks"]).items():
+        out[function] = {"score": sum(c["points"] for c in checks),
+                         "max": sum(c["max_points"] for c in checks),
+                         "labels": {c["pitfall"] for c in checks if c["pitfall"]},
+                         "messages": [c["message"] for c in checks if c["pitfall"]]}
     return out
+
+
+def mutant_cases(assignment: str) -> dict[str, tuple]:
+    """{case id: (kind, label, function, source)} for the mutants and alternatives of `assignment`."""
+    try:
+        module = mutants_of(assignment)
+    except ModuleNotFoundError:
+        return {}
+    cases = {f"mutant-{i}-{label}-{function}": ("mutant", label, function, source)
+             for i, (label, function, source) in enumerate(module.MUTANTS)}
+    cases.update({f"alternative-{i}-{function}": ("alternative", None, function, source)
+                  for i, (function, source) in enumerate(module.ALTERNATIVES)})
+    return cases
+
+
+class Corpus:
+    """Every mutant and alternative of an assignment graded once per test session, in one grading
+    session each: mutants on the public runs (that is where a pitfall must be named, and what a
+    student kit runs), alternatives on the public and hidden runs (a correct answer must pass both).
+    """
+
+    def __init__(self, tmp_factory):
+        self.tmp_factory = tmp_factory
+        self.done: dict[str, dict] = {}
+
+    def __call__(self, assignment: str) -> dict[str, dict]:
+        if assignment not in self.done:
+            cases = mutant_cases(assignment)
+            tmp = self.tmp_factory.mktemp(assignment)
+            mutants = {c: [v[3]] for c, v in cases.items() if v[0] == "mutant"}
+            alternatives = {c: [v[3]] for c, v in cases.items() if v[0] == "alternative"}
+            results = grade_cases(tmp / "m", assignment, {"solution": [], **mutants}, public_only=True)
+            results.update(grade_cases(tmp / "a", assignment, alternatives) if alternatives else {})
+            self.done[assignment] = results
+        return self.done[assignment]
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory) -> Corpus:
+    """corpus(assignment) -> {case: results}: the solution, every mutant and every alternative."""
+    return Corpus(tmp_path_factory)
 
 
 @pytest.fixture

@@ -95,7 +95,7 @@ def test_function_that_ends_the_process(tmp_path, body, text):
 
 
 def test_infinite_loop_in_function(tmp_path, monkeypatch):
-    from whiteboard import submission
+    from whiteboard.grading import submission
 
     monkeypatch.setattr(submission, "CALL_TIMEOUT_S", 3.0)
     f = graded(tmp_path, "def log_softmax(z, axis=-1):\n    while True:\n        pass\n")
@@ -103,7 +103,7 @@ def test_infinite_loop_in_function(tmp_path, monkeypatch):
 
 
 def test_infinite_loop_and_exit_in_cells(tmp_path, monkeypatch):
-    from whiteboard import submission
+    from whiteboard.grading import submission
 
     monkeypatch.setattr(submission, "CELL_TIMEOUT_S", 3.0)
     result = grade_one(make_submission(tmp_path, A, ["while True:\n    pass\n", "import os\nos._exit(1)\n",

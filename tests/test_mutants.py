@@ -1,35 +1,29 @@
 """Every pitfall label is caught by name, and correct alternatives are never failed.
 
 tests/mutants/<assignment>.py lists
-- MUTANTS: (label, function, source) - the solution with one mistake, `source` redefining `function`;
+- MUTANTS: (label, function, source): the solution with one mistake, `source` redefining `function`;
   grading must fail at least one check of `function` with exactly `label`, and every other
   function of the assignment must keep full marks;
-- ALTERNATIVES: (function, source) - another correct way to write `function`: full marks everywhere.
+- ALTERNATIVES: (function, source): another correct way to write `function`: full marks everywhere.
+
+The cases of one assignment are graded together (see conftest.Corpus).
 """
 from __future__ import annotations
 
-import importlib
-
 import pytest
 
-from conftest import ASSIGNMENTS, by_function, grade_one, make_submission
+from conftest import ASSIGNMENTS, by_function, labels_of, mutant_cases, mutants_of
 
-
-def _cases(kind: str):
+def _params(kind: str):
     for assignment in ASSIGNMENTS:
-        try:
-            module = importlib.import_module(f"mutants.{assignment}")
-        except ModuleNotFoundError:
-            continue
-        for i, case in enumerate(getattr(module, kind, [])):
-            name = "-".join(case[:2]) if kind == "MUTANTS" else f"{case[0]}-{i}"
-            yield pytest.param(assignment, *case, id=f"{assignment}:{name}")
+        for case, (k, label, function, _) in mutant_cases(assignment).items():
+            if k == kind:
+                yield pytest.param(assignment, case, label, function, id=f"{assignment}:{case}")
 
 
-@pytest.mark.parametrize("assignment,label,function,source", list(_cases("MUTANTS")))
-def test_mutant_is_named(tmp_path, assignment, label, function, source):
-    result = grade_one(make_submission(tmp_path, assignment, [source]), assignment)
-    functions = by_function(result)
+@pytest.mark.parametrize("assignment,case,label,function", list(_params("mutant")))
+def test_mutant_is_named(corpus, assignment, case, label, function):
+    functions = by_function(corpus(assignment)[case])
     assert function in functions, f"no checks for {function}"
     mutated = functions[function]
     assert label in mutated["labels"], (
@@ -39,28 +33,24 @@ def test_mutant_is_named(tmp_path, assignment, label, function, source):
     assert not others, f"other functions lost points too: {others}"
 
 
-@pytest.mark.parametrize("assignment,function,source", list(_cases("ALTERNATIVES")))
-def test_alternative_solution_passes(tmp_path, assignment, function, source):
-    result = grade_one(make_submission(tmp_path, assignment, [source]), assignment)
+@pytest.mark.parametrize("assignment,case,label,function", list(_params("alternative")))
+def test_alternative_solution_passes(corpus, assignment, case, label, function):
+    result = corpus(assignment)[case]
     failed = [f"{c['id']} [{c['pitfall']}]: {c['message']}" for c in result["checks"] if not c["passed"]]
     assert not failed, "a correct alternative lost points:\n" + "\n\n".join(failed)[:4000]
 
 
-def test_every_catalogue_label_has_a_mutant():
-    from catalog import catalogue_labels
-
-    for assignment in ASSIGNMENTS:
-        module = importlib.import_module(f"mutants.{assignment}")
-        covered = {label for label, *_ in module.MUTANTS}
-        missing = catalogue_labels(assignment) - covered
-        assert not missing, f"{assignment}: no mutant for {sorted(missing)}"
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_every_catalogue_label_has_a_mutant(assignment):
+    covered = {label for label, *_ in mutants_of(assignment).MUTANTS}
+    missing = labels_of(assignment).required - covered
+    assert not missing, f"{assignment}: no mutant for {sorted(missing)}"
 
 
-def test_every_function_has_an_alternative():
-    from catalog import catalogue_functions
-
-    for assignment in ASSIGNMENTS:
-        module = importlib.import_module(f"mutants.{assignment}")
-        covered = {function for function, _ in module.ALTERNATIVES}
-        missing = catalogue_functions(assignment) - covered
-        assert not missing, f"{assignment}: no alternative solution for {sorted(missing)}"
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_every_function_has_two_alternatives(assignment):
+    counts: dict[str, int] = {}
+    for function, _ in mutants_of(assignment).ALTERNATIVES:
+        counts[function] = counts.get(function, 0) + 1
+    short = {f: counts.get(f, 0) for f in labels_of(assignment).functions if counts.get(f, 0) < 2}
+    assert not short, f"{assignment}: fewer than two alternative solutions for {short}"

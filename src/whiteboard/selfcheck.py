@@ -234,9 +234,9 @@ def print_result(result: dict | None, function: str) -> None:
 def serve(autograder: Path, fd: int) -> None:
     """The server loop: one grading per "check" request, until the kernel goes away."""
     from whiteboard.grading.snapshot import grade_snapshot
-    from whiteboard.worker import sandbox
 
-    sandbox.die_with_parent()
+    # No PR_SET_PDEATHSIG here: the kernel may start us from a thread that ends at once. When the
+    # kernel dies, its end of the channel closes and the loop below returns.
     channel = Channel(socket.socket(fileno=fd))
     import numpy  # noqa: F401 - what every check needs, loaded before the first request
     import pytest  # noqa: F401

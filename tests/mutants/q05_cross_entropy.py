@@ -109,4 +109,43 @@ import torch.nn.functional as F
 def label_smoothing_cross_entropy(logits, targets, smoothing):
     return F.cross_entropy(torch.as_tensor(logits), torch.as_tensor(targets), label_smoothing=smoothing).item()
 '''),
+    ("log_softmax", '''
+import torch
+def log_softmax(z, axis=-1):
+    # float32 inside a numpy function: within float32's tolerance
+    return torch.log_softmax(torch.tensor(z, dtype=torch.float32), dim=axis).numpy()
+'''),
+    ("cross_entropy", '''
+def cross_entropy(logits, targets):
+    # CS231n style: shift, exponentiate, normalise, pick
+    shifted = logits - np.max(logits, axis=1, keepdims=True)
+    log_probs = shifted - np.log(np.sum(np.exp(shifted), axis=1, keepdims=True))
+    N = logits.shape[0]
+    return -np.sum(log_probs[np.arange(N), targets]) / N
+'''),
+    ("cross_entropy_grad", '''
+def cross_entropy_grad(logits, targets):
+    B, C = logits.shape
+    grad = np.zeros((B, C))
+    for i in range(B):
+        p = np.exp(logits[i] - logits[i].max())
+        p /= p.sum()
+        for k in range(C):
+            grad[i, k] = (p[k] - (1.0 if k == targets[i] else 0.0)) / B
+    return grad
+'''),
+    ("binary_cross_entropy_with_logits", '''
+import torch
+import torch.nn.functional as F
+def binary_cross_entropy_with_logits(logits, targets):
+    return F.binary_cross_entropy_with_logits(torch.as_tensor(logits), torch.as_tensor(targets)).item()
+'''),
+    ("label_smoothing_cross_entropy", '''
+def label_smoothing_cross_entropy(logits, targets, smoothing):
+    # (1 - eps) * NLL of the true class + eps * mean over classes of -log p
+    logp = log_softmax(logits, axis=1)
+    nll = -logp[np.arange(len(targets)), targets]
+    uniform = -logp.mean(axis=1)
+    return float(((1 - smoothing) * nll + smoothing * uniform).mean())
+'''),
 ]

@@ -30,6 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from whiteboard.grading.results import plural
+from whiteboard.util import write_atomic
+
 MANIFEST = ".whiteboard-manifest.json"
 
 
@@ -48,7 +51,7 @@ def discover(submitted: Path, autograder: Path, only: list[str] | None = None) -
 
     Without `only`, the class's assignments are the known ones at least one student submitted.
     """
-    from whiteboard.grading.grade import available_assignments
+    from whiteboard.grading.course import available_assignments
 
     known = available_assignments(autograder)
     unknown = sorted(set(only or ()) - set(known))
@@ -63,49 +66,34 @@ def discover(submitted: Path, autograder: Path, only: list[str] | None = None) -
 
 # ---- skipping what has not changed -----------------------------------------------------------
 
-def _tree_digest(root: Path, pattern: str) -> bytes:
+def _files_digest(paths) -> bytes:
     h = hashlib.sha256()
-    for p in sorted(root.rglob(pattern)):
-        if p.is_file() and "__pycache__" not in p.parts:
-            h.update(str(p.relative_to(root)).encode() + b"\0" + p.read_bytes() + b"\0")
+    for p in paths:
+        if p.is_file():
+            h.update(p.as_posix().encode() + b"\0" + p.read_bytes() + b"\0")
     return h.digest()
 
 
-def grader_digest(autograder: Path) -> bytes:
-    """A hash of everything that decides a grade besides the notebook: the autograder's files and
-    the engine's code (a fixed check must regrade everyone)."""
+def grader_digests(autograder: Path, assignments: list[str]) -> dict[str, bytes]:
+    """Per assignment, a hash of everything besides the notebook that decides its grade: the
+    engine's code, the autograder's shared files and that assignment's own checks, labels,
+    references, harnesses and frozen data. A fixed check regrades everyone's copy of that
+    assignment, and only that one."""
     import whiteboard
 
-    return _tree_digest(autograder, "*") + _tree_digest(Path(whiteboard.__file__).parent, "*.py")
+    engine = Path(whiteboard.__file__).parent
+    shared = _files_digest(sorted(p for p in engine.rglob("*") if "__pycache__" not in p.parts)
+                           + [autograder / "conftest.py", autograder / "__init__.py"])
+    return {a: shared + _files_digest([autograder / f"test_{a}.py", *sorted(autograder.glob(f"*/{a}.*"))])
+            for a in assignments}
 
 
-def student_digest(student_dir: Path, assignments: list[str], grader: bytes) -> str:
-    """sha256 of the grader, the class's assignments and the student's notebooks' bytes."""
-    h = hashlib.sha256(grader)
-    for a in assignments:
-        nb = student_dir / a / f"{a}.ipynb"
-        h.update(a.encode() + b"\0" + (nb.read_bytes() if nb.is_file() else b"<missing>") + b"\0")
+def notebook_digest(student_dir: Path, assignment: str, grader: bytes) -> str:
+    """sha256 of an assignment's grader digest and the student's notebook's bytes."""
+    nb = student_dir / assignment / f"{assignment}.ipynb"
+    h = hashlib.sha256(grader + assignment.encode() + b"\0")
+    h.update(nb.read_bytes() if nb.is_file() else b"<missing>")
     return h.hexdigest()
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write `text` to `path` so that a reader (or a crash) sees the old file or the new, never half.
-
-    The temporary file is in the same directory, so os.replace is a rename on one file system.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # only the parent writes OUT, one file at a time, so the pid makes the name unique enough;
-    # open() (unlike mkstemp) gives the file the usual permissions
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _read_json(path: Path) -> dict | None:
@@ -121,7 +109,7 @@ def _read_json(path: Path) -> dict | None:
 # processes: with N pool processes that is N-1 imports of torch fewer, and none at all for their
 # zygotes, which are forked from the pool processes (seconds each on 2 cores).
 # Only imports: the forkserver runs no torch operation, so it has no threads to break by forking.
-_PRELOAD = ["numpy", "torch", "torch._dynamo", "matplotlib.pyplot", "pytest", "whiteboard.worker",
+_PRELOAD = ["numpy", "torch", "torch._dynamo", "matplotlib.pyplot", "pytest", "whiteboard.worker.process",
             "whiteboard.grading.grade", "whiteboard.grading.checks", "whiteboard.course.classgrade"]
 
 
@@ -185,44 +173,79 @@ class _Run:
     def __init__(self, submitted: Path, out: Path, autograder: Path, roster: Roster):
         self.submitted, self.out, self.autograder, self.roster = submitted, out, autograder, roster
         self.manifest_path = out / MANIFEST
-        self.manifest: dict[str, str] = (_read_json(self.manifest_path) or {}).get("students", {})
-        self.grader = grader_digest(autograder)
+        stored = _read_json(self.manifest_path) or {}
+        # {student: {assignment: digest}}; version 1 kept one digest per student: regrade those
+        self.manifest: dict[str, dict[str, str]] = (stored.get("students", {})
+                                                    if stored.get("version") == 2 else {})
+        self.graders = grader_digests(autograder, roster.assignments)
         self.results: dict[str, dict] = {}
         self.preload = notebook_preloads(submitted, roster)
 
     def shown(self, student: str) -> str:
         return str(self.submitted / student)  # as `whiteboard grade SUBMITTED/student` reports it
 
-    def digest(self, student: str) -> str:
-        return student_digest(self.submitted / student, self.roster.assignments, self.grader)
+    def digest(self, student: str, assignment: str) -> str:
+        return notebook_digest(self.submitted / student, assignment, self.graders[assignment])
 
-    def unchanged(self, student: str) -> dict | None:
-        """The stored results if this student's notebooks and the grader are as when last graded."""
-        if self.manifest.get(student) != self.digest(student):
-            return None
-        return _read_json(self.out / f"{student}.json")
+    def stale(self, student: str) -> tuple[dict | None, list[str]]:
+        """The stored results of this student (if any) and the submitted assignments whose
+        notebook or grader changed since they were graded (all of them if nothing is stored)."""
+        stored = _read_json(self.out / f"{student}.json")
+        entry = self.manifest.get(student, {})
+        if stored is None:
+            return None, list(self.roster.submitted[student])
+        changed = [a for a in self.roster.submitted[student]
+                   if entry.get(a) != self.digest(student, a) or a not in stored.get("assignments", {})]
+        return stored, changed
 
-    def finish(self, student: str, results: dict, ok: bool) -> None:
-        """Store one student's results: JSON and feedback first, then the manifest entry, so an
-        entry never points at results that were not written."""
+    def finish(self, student: str, results: dict, ok: bool, graded: list[str],
+               stored: dict | None = None) -> None:
+        """Store one student's results, merged with the stored results of the assignments that were
+        not regraded: JSON and feedback first, then the manifest entry, so an entry never points
+        at results that were not written."""
+        if stored is not None:
+            merged = {a: r for a, r in stored.get("assignments", {}).items()
+                      if a not in graded and a in self.roster.submitted[student]}
+            merged.update(results.get("assignments", {}))
+            results = dict(results, assignments=dict(sorted(merged.items())))
+            results["score"] = round(sum(r["score"] for r in merged.values()), 6)
+            results["max_score"] = round(sum(r["max_score"] for r in merged.values()), 6)
         results["submission"] = self.shown(student)
         self.results[student] = results
         write_atomic(self.out / f"{student}.json", json.dumps(results, indent=1))
-        write_feedback(self.out, student, results)
-        if ok:
-            self.manifest[student] = self.digest(student)
-        else:  # a failure is not a grade: the next run tries again
-            self.manifest.pop(student, None)
-        write_atomic(self.manifest_path, json.dumps({"version": 1, "students": self.manifest}, indent=1))
+        write_feedback(self.out, student, results, self.roster.assignments)
+        entry = self.manifest.setdefault(student, {})
+        for a in graded:
+            if ok:
+                entry[a] = self.digest(student, a)
+            else:  # a failure is not a grade: the next run tries again
+                entry.pop(a, None)
+        write_atomic(self.manifest_path, json.dumps({"version": 2, "students": self.manifest}, indent=1))
 
 
-def write_feedback(out: Path, student: str, results: dict[str, Any]) -> None:
-    """OUT/feedback/<student>/<assignment>.html for each assignment in the student's results."""
+def write_feedback(out: Path, student: str, results: dict[str, Any], assignments: list[str]) -> None:
+    """OUT/feedback/<student>/<assignment>.html for each assignment of the class (one the student
+    did not submit gets a page that says so)."""
     from whiteboard.course.feedback import feedback_html
 
-    for assignment, result in results.get("assignments", {}).items():
+    submission = Path(results.get("submission") or "")
+    for assignment in assignments:
+        result = results.get("assignments", {}).get(assignment)
+        notebook = submission / assignment / f"{assignment}.ipynb" if results.get("submission") else None
         write_atomic(out / "feedback" / student / f"{assignment}.html",
-                     feedback_html(assignment, result, student))
+                     feedback_html(assignment, result, student, notebook=notebook, course=course_name(out)))
+
+
+def course_name(out: Path) -> str:
+    """The course's id from nbgrader_config.py (c.CourseDirectory.course_id), read as text."""
+    import re
+
+    for d in (Path.cwd(), *Path(out).resolve().parents):
+        cfg = d / "nbgrader_config.py"
+        if cfg.is_file():
+            found = re.search(r"""course_id\s*=\s*(['"])(.+?)\1""", cfg.read_text())
+            return found.group(2) if found else d.name
+    return "Whiteboard"
 
 
 def _pool(workers: int, preload: tuple[str, ...] = ()) -> ProcessPoolExecutor:
@@ -248,7 +271,8 @@ def notebook_preloads(submitted: Path, roster: Roster, sample: int = 20) -> tupl
     return tuple(sorted(m for m in modules if m in PRELOADABLE))
 
 
-def _grade_all(run: _Run, todo: list[str], workers: int, progress: bool) -> list[str]:
+def _grade_all(run: _Run, todo: dict[str, tuple[dict | None, list[str]]], workers: int,
+               progress: bool) -> list[str]:
     """Grade `todo` in a pool, storing each student as they finish; returns those that failed.
 
     If a pool process dies (which grading itself never causes: student code runs in workers of its
@@ -267,7 +291,7 @@ def _grade_all(run: _Run, todo: list[str], workers: int, progress: bool) -> list
             tries += 1
             with _pool(min(workers, len(remaining)), run.preload) as pool:
                 futures: dict[Future, str] = {
-                    pool.submit(_grade_student, str(run.submitted / s), run.roster.submitted[s],
+                    pool.submit(_grade_student, str(run.submitted / s), todo[s][1],
                                 str(run.autograder)): s for s in remaining}
                 pending = set(futures)
                 try:
@@ -285,8 +309,9 @@ def _grade_all(run: _Run, todo: list[str], workers: int, progress: bool) -> list
                             if not ok:
                                 failed.append(student)
                                 bar.write(f"whiteboard: grading {student} failed:\n{value}", file=sys.stderr)
-                                value = _failed_result(run.shown(student), run.roster.submitted[student], value)
-                            run.finish(student, value, ok)
+                                value = _failed_result(run.shown(student), todo[student][1], value)
+                            stored, changed = todo[student]
+                            run.finish(student, value, ok, graded=changed, stored=stored)
                             remaining.remove(student)
                             bar.update(1)
                 except BaseException:
@@ -314,14 +339,25 @@ def _max_scores(run: _Run) -> dict[str, float]:
     return maxima
 
 
-def _fill_maxima(run: _Run, failed: list[str], maxima: dict[str, float]) -> None:
-    """Failed students were stored before the maxima were known: give them their maxima."""
-    for student in failed:
-        res = run.results[student]
-        for a, r in res["assignments"].items():
-            r["max_score"] = maxima.get(a, 0.0)
-        res["max_score"] = round(sum(r["max_score"] for r in res["assignments"].values()), 6)
-        run.finish(student, res, ok=False)
+def _complete(run: _Run, maxima: dict[str, float]) -> None:
+    """Give every student every assignment of the class: one not submitted scores 0 out of its
+    maximum (and gets a feedback page saying so), a failed grading gets its maximum too; so each
+    student's JSON, grades.csv and the summary table add up to the same totals."""
+    for student, res in run.results.items():
+        assignments = res.setdefault("assignments", {})
+        for a in run.roster.assignments:
+            if a not in assignments:
+                assignments[a] = {"score": 0.0, "max_score": maxima.get(a, 0.0), "errors": [],
+                                  "checks": [], "submitted": False, "manual_max_score": 0.0,
+                                  "manual": []}
+            elif not assignments[a].get("checks"):
+                assignments[a]["max_score"] = maxima.get(a, assignments[a].get("max_score", 0.0))
+        res["assignments"] = dict(sorted(assignments.items()))
+        res["score"] = round(sum(r["score"] for r in assignments.values()), 6)
+        res["max_score"] = round(sum(r["max_score"] for r in assignments.values()), 6)
+        res["submission"] = run.shown(student)
+        write_atomic(run.out / f"{student}.json", json.dumps(res, indent=1))
+        write_feedback(run.out, student, res, run.roster.assignments)
 
 
 def grade_class(submitted: Path | str, out: Path | str, workers: int | None = None,
@@ -329,10 +365,10 @@ def grade_class(submitted: Path | str, out: Path | str, workers: int | None = No
                 progress: bool = True) -> ClassResults:
     """Grade every student under `submitted`; write OUT/<student>.json, feedback and grades.csv.
 
-    `workers` defaults to the number of cores. Students whose notebooks and grader are unchanged
-    since the last run into the same OUT are not graded again.
+    `workers` defaults to the number of cores. An assignment whose notebook and grader are
+    unchanged since the last run into the same OUT is not graded again.
     """
-    from whiteboard.grading.grade import find_autograder
+    from whiteboard.grading.course import find_autograder
 
     start = time.perf_counter()
     submitted, out = Path(submitted), Path(out)
@@ -341,24 +377,25 @@ def grade_class(submitted: Path | str, out: Path | str, workers: int | None = No
     out.mkdir(parents=True, exist_ok=True)
     run = _Run(submitted, out, autograder, roster)
 
-    todo, skipped = [], []
+    todo: dict[str, tuple[dict | None, list[str]]] = {}
+    skipped: list[str] = []
     for student, present in roster.submitted.items():
-        stored = run.unchanged(student)
-        if stored is not None:
+        stored, changed = run.stale(student)
+        if not present:  # nothing of this class's assignments: nothing to run
+            run.results[student] = {"submission": "", "score": 0.0, "max_score": 0.0, "assignments": {}}
+        elif not changed:
             run.results[student] = stored
             skipped.append(student)
-            write_feedback(out, student, stored)  # cheap, and keeps pages in step with feedback.py
-        elif not present:  # nothing of this class's assignments: nothing to run
-            run.finish(student, {"submission": "", "score": 0.0, "max_score": 0.0, "assignments": {}}, True)
         else:
-            todo.append(student)
+            todo[student] = (stored, changed)
     workers = max(1, workers or os.cpu_count() or 1)
-    print(f"whiteboard: {len(roster.submitted)} students, {len(roster.assignments)} assignments "
-          f"({', '.join(roster.assignments)}); grading {len(todo)} with {min(workers, max(1, len(todo)))} "
-          f"workers; skipped {len(skipped)} unchanged", file=sys.stderr)
+    busy = min(workers, max(1, len(todo)))
+    print(f"whiteboard: {plural(len(roster.submitted), 'student')}, "
+          f"{plural(len(roster.assignments), 'assignment')} ({', '.join(roster.assignments)}); grading "
+          f"{len(todo)} with {plural(busy, 'worker')}; skipped {len(skipped)} unchanged", file=sys.stderr)
     failed = _grade_all(run, todo, workers, progress) if todo else []
     maxima = _max_scores(run)
-    _fill_maxima(run, failed, maxima)
+    _complete(run, maxima)
     write_atomic(out / "grades.csv", grades_csv(run.results, roster.assignments, maxima))
     return ClassResults(roster.assignments, dict(sorted(run.results.items())), maxima,
                         graded=[s for s in todo if s not in failed], skipped=skipped, failed=failed,
@@ -383,21 +420,21 @@ def grades_csv(results: dict[str, dict], assignments: list[str], maxima: dict[st
 
 
 def summary_table(cr: ClassResults, top: int = 3) -> str:
-    """Per assignment: students who submitted, mean/median/min/max of their scores, and the pitfall
-    labels most students ran into (each label counted once per student)."""
-    rows = [("assignment", "students", "mean", "median", "min", "max", "out of", "most frequent pitfalls")]
+    """Per assignment: how many students submitted it, mean/median/min/max over the whole class
+    (a student who did not submit counts 0, as in grades.csv), and the pitfall labels most
+    students ran into (each label counted once per student)."""
+    rows = [("assignment", "submitted", "mean", "median", "min", "max", "out of", "most frequent pitfalls")]
     for a in cr.assignments:
-        scores, labels = [], Counter()
+        scores, labels, submitted = [], Counter(), 0
         for res in cr.results.values():
-            r = res.get("assignments", {}).get(a)
-            if r is None:
-                continue
+            r = res.get("assignments", {}).get(a) or {"score": 0.0, "submitted": False}
             scores.append(r["score"])
+            submitted += r.get("submitted", True) is not False
             labels.update({c["pitfall"] for c in r.get("checks", []) if c.get("pitfall")})
         stats = ([f"{statistics.mean(scores):.1f}", f"{statistics.median(scores):g}",
                   f"{min(scores):g}", f"{max(scores):g}"] if scores else ["-"] * 4)
         common = ", ".join(f"{label} ({n})" for label, n in labels.most_common(top)) or "-"
-        rows.append((a, f"{len(scores)}/{len(cr.results)}", *stats, f"{cr.max_scores.get(a, 0.0):g}", common))
+        rows.append((a, f"{submitted}/{len(cr.results)}", *stats, f"{cr.max_scores.get(a, 0.0):g}", common))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
              + "  " + r[-1] for r in rows]

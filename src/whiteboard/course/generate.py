@@ -92,6 +92,25 @@ def solution_notebook(source: Path):
     return nb
 
 
+def source_digest(course: Path, assignment: str) -> str:
+    """What a solutions notebook's outputs depend on: its source notebook's cells, the assignment's
+    autograder files and the engine's version. Stored in the executed notebook, so a test can tell
+    outputs older than their source."""
+    import hashlib
+
+    import whiteboard
+
+    nb = nbformat.read(str(course / "source" / assignment / f"{assignment}.ipynb"), as_version=4)
+    h = hashlib.sha256(whiteboard.__version__.encode())
+    for cell in nb.cells:
+        h.update(cell.cell_type.encode() + b"\0" + cell.source.encode() + b"\0")
+    autograder = course / "autograder"
+    for path in sorted([autograder / f"test_{assignment}.py", *autograder.glob(f"*/{assignment}.py")]):
+        if path.exists():
+            h.update(path.relative_to(autograder).as_posix().encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()[:20]
+
+
 def solutions(course: Path, assignment: str, out_root: Path, execute: bool = True) -> Path:
     nb = solution_notebook(course / "source" / assignment / f"{assignment}.ipynb")
     target = out_root / assignment
@@ -101,6 +120,7 @@ def solutions(course: Path, assignment: str, out_root: Path, execute: bool = Tru
 
         NotebookClient(nb, timeout=600, kernel_name="python3",
                        resources={"metadata": {"path": str(target)}}).execute()
+        nb.metadata["whiteboard"] = {"executed_from": source_digest(course, assignment)}
     nbformat.write(nb, str(target / f"{assignment}.ipynb"))
     return target
 

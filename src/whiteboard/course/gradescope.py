@@ -53,7 +53,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import io
+
 import json
 import os
 import re
@@ -77,67 +77,9 @@ _REGULAR = 0o100644 << 16
 _ZIP_DATE = (2020, 1, 1, 0, 0, 0)  # fixed, so the same course gives the same zip
 _SKIP_DIRS = {"__pycache__", ".ipynb_checkpoints", "__MACOSX", ".pytest_cache"}
 
-SETUP_SH = r"""#!/usr/bin/env bash
-# Gradescope runs this once, as root, when it builds the autograder image (Ubuntu).
-# It installs Python >= 3.11 if the image lacks it, a virtual environment in $VENV, PyTorch's
-# CPU build (no CUDA download) and the Whiteboard kit from /autograder/source.
-set -euo pipefail
-ROOT="${AUTOGRADER_ROOT:-/autograder}"
-VENV="${WHITEBOARD_VENV:-$ROOT/whiteboard-venv}"
-export DEBIAN_FRONTEND=noninteractive
-
-find_python() {
-    for p in python3.13 python3.12 python3.11 python3; do
-        if command -v "$p" >/dev/null 2>&1 &&
-           "$p" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
-            echo "$p"; return 0
-        fi
-    done
-    return 1
-}
-
-PY="$(find_python || true)"
-if [ -z "$PY" ]; then
-    apt-get update
-    apt-get install -y python3.11 python3.11-venv ||
-        { apt-get install -y software-properties-common &&
-          add-apt-repository -y ppa:deadsnakes/ppa && apt-get update &&
-          apt-get install -y python3.11 python3.11-venv; }
-    PY=python3.11
-fi
-if ! "$PY" -m venv "$VENV"; then
-    apt-get update
-    apt-get install -y "$("$PY" -c 'import sys; print(f"python3.{sys.version_info[1]}-venv")')" ||
-        apt-get install -y python3-venv
-    "$PY" -m venv "$VENV"
-fi
-"$VENV/bin/python" -m pip install --upgrade pip
-# PyTorch's CPU wheels: the PyPI build would pull gigabytes of CUDA libraries for nothing.
-"$VENV/bin/python" -m pip install "@TORCH@" --extra-index-url @TORCH_INDEX@
-"$VENV/bin/python" -m pip install "$ROOT/source" --extra-index-url @TORCH_INDEX@
-"$VENV/bin/python" -c "import torch, whiteboard; print('torch', torch.__version__, 'ok')"
-"""
-
-RUN_AUTOGRADER = r"""#!/usr/bin/env bash
-# Gradescope runs this for every submission (working directory /autograder): it grades the
-# notebooks in $ROOT/submission and writes $ROOT/results/results.json.
-ROOT="${AUTOGRADER_ROOT:-/autograder}"
-PY="${WHITEBOARD_PYTHON:-}"
-if [ -z "$PY" ]; then
-    if [ -x "$ROOT/whiteboard-venv/bin/python" ]; then PY="$ROOT/whiteboard-venv/bin/python"
-    else PY=python3; fi
-fi
-# The bundle's own copy of the kit comes first, whatever else is installed.
-export PYTHONPATH="$ROOT/source/src${PYTHONPATH:+:$PYTHONPATH}"
-cd "$ROOT" || exit 1
-"$PY" -m whiteboard.course.gradescope run --root "$ROOT"
-status=$?
-if [ ! -s "$ROOT/results/results.json" ]; then  # Python itself failed: still answer Gradescope
-    mkdir -p "$ROOT/results"
-    printf '%s\n' '{"score": 0.0, "tests": [], "output": "The autograder could not run; your instructor can see why in the autograder output. Your submission was received."}' > "$ROOT/results/results.json"
-fi
-exit $status
-"""
+TEMPLATES = Path(__file__).parent / "templates"
+SETUP_SH = (TEMPLATES / "setup.sh").read_text()  # Gradescope runs it once, to build the image
+RUN_AUTOGRADER = (TEMPLATES / "run_autograder").read_text()  # ... and this for every submission
 
 
 # ---- export ----------------------------------------------------------------------------------
@@ -178,10 +120,9 @@ def collect_checks(autograder: Path, assignments: list[str] | None = None) -> di
     The same identities and points `whiteboard grade` reports (a parametrised test is one check),
     so a timed-out assignment can be reported check by check.
     """
-    import pytest
-
-    from whiteboard.grading.grade import available_assignments
-    from whiteboard.grading.plugin import check_id
+    from whiteboard.grading.course import available_assignments
+    from whiteboard.grading.plugin import assignment_of, check_id_of
+    from whiteboard.util import run_pytest
 
     autograder = Path(autograder).resolve()
     names = assignments or available_assignments(autograder)
@@ -190,9 +131,10 @@ def collect_checks(autograder: Path, assignments: list[str] | None = None) -> di
     class Collect:
         def pytest_collection_finish(self, session) -> None:
             for item in session.items:
-                a = getattr(getattr(item, "module", None), "ASSIGNMENT", None)
+                module = getattr(item, "module", None)
+                a = assignment_of(module) if module is not None else None
                 if a in found:
-                    function, cid, points = check_id(item)
+                    function, cid, points = check_id_of(item)
                     found[a].setdefault(cid, {"id": cid, "function": function,
                                               "max_points": points})
 
@@ -200,20 +142,10 @@ def collect_checks(autograder: Path, assignments: list[str] | None = None) -> di
     args = [*(str(autograder / f"test_{a}.py") for a in names), "--collect-only", "-q",
             "--noconftest", "-p", "no:cacheprovider", "--rootdir", str(autograder.parent),
             "-W", "ignore"]
-    autoload = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
-    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
-    out = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(out):
-            code = pytest.main(args, plugins=[Collect()])
-    finally:
-        if autoload is None:
-            os.environ.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
-        else:
-            os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = autoload
+    code, output = run_pytest(args, plugins=[Collect()])
     if code != 0:
         raise RuntimeError(f"could not collect the autograder's checks (pytest exit {code}):\n"
-                           f"{out.getvalue()[-3000:]}")
+                           f"{output[-3000:]}")
     return {a: list(checks.values()) for a, checks in found.items()}
 
 

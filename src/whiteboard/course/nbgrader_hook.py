@@ -23,13 +23,17 @@ CACHE = Path(tempfile.gettempdir()) / "whiteboard-nbgrader"
 
 
 def _results(notebook: Path, assignment: str) -> dict:
-    from whiteboard.grading.grade import find_autograder
+    import whiteboard
+    from whiteboard.grading.course import find_autograder
 
     autograder = find_autograder(notebook.parent)
-    # The key covers the checks too: an instructor who edits the autograder must not get stale points.
+    # The key covers the checks and the engine too: an instructor who edits the autograder or
+    # upgrades the kit must not get stale points.
     digest = hashlib.sha256(notebook.read_bytes())
-    for path in sorted(autograder.rglob("*.py")):
-        digest.update(str(path.relative_to(autograder)).encode() + path.read_bytes())
+    engine = Path(whiteboard.__file__).parent
+    for root in (autograder, engine):
+        for path in sorted(root.rglob("*.py")):
+            digest.update(str(path.relative_to(root)).encode() + path.read_bytes())
     digest = digest.hexdigest()[:32]
     cached = CACHE / f"{digest}.json"
     if cached.exists():

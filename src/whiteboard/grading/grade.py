@@ -79,3 +79,26 @@ def grade(submission: Path | str, assignments: list[str] | None = None,
     if code not in (0, 1) or session.config is None:
         raise RuntimeError(f"pytest could not run the autograder (exit {code}):\n{output[-3000:]}")
     return session.config.stash[SESSION].results(submission=str(submission))
+
+
+def grade_many(submissions: dict[str, Path], assignments: list[str], autograder: Path | None = None,
+               public_only: bool = False) -> dict[str, dict[str, Any]]:
+    """Grade several submissions in one pytest session: {case: results}. The kit's own tests grade
+    every mutant of an assignment this way, paying pytest's start and the zygote once."""
+    autograder = Path(autograder or find_autograder()).resolve()
+    unknown = unknown_assignments(autograder, assignments)
+    if unknown:
+        raise ValueError(f"no autograder for {', '.join(unknown)}")
+    cases = {str(k): Path(v).resolve() for k, v in submissions.items()}
+    session = _Session(Settings(public_only=public_only, submissions=cases))
+    args = [*(str(autograder / f"test_{a}.py") for a in assignments), "-p", "no:cacheprovider", "-q",
+            "-p", "no:unraisableexception", "-p", "no:threadexception",
+            "--rootdir", str(autograder.parent), "-W", "ignore"]
+    preload = tuple(set().union(*(notebook_imports(d, assignments) for d in list(cases.values())[:3])))
+    threading.Thread(target=zygote, args=(preload,), kwargs={"harnesses": str(autograder / "harnesses")},
+                     daemon=True).start()
+    code, output = run_pytest(args, plugins=[session])
+    if code not in (0, 1) or session.config is None:
+        raise RuntimeError(f"pytest could not run the autograder (exit {code}):\n{output[-3000:]}")
+    return {case: session.config.stash[SESSION].results(submission=str(path), case=case)
+            for case, path in cases.items()}

@@ -42,36 +42,46 @@ class Settings:
 
     `open_notebook(assignment, path, references, harnesses)` returns the object checks call (by
     default a `Notebook`, an isolated worker); `record`: a folder to write every oracle answer to,
-    as a student kit's frozen data (public runs only); `public_only`: no hidden runs.
+    as a student kit's frozen data (public runs only); `public_only`: no hidden runs;
+    `submissions`: {case: folder}, to grade many submissions in one session (each check runs once
+    per case, the cases one after the other).
     """
 
     open_notebook: Callable[..., Any] | None = None
     record: Path | None = None
     public_only: bool = False
+    submissions: dict[str, Path] | None = None
 
 
 @dataclass
 class GradingSession:
-    """One pytest session's assignments (each opened once) and its graded reports."""
+    """One pytest session's assignments (each opened once per submission) and graded reports."""
 
     config: pytest.Config
-    assignments: dict[str, Assignment] = field(default_factory=dict)
+    assignments: dict[tuple[str, str], Assignment] = field(default_factory=dict)
+    oracles: dict[str, Any] = field(default_factory=dict)
     reports: list = field(default_factory=list)  # graded reports, in the order the checks ran
 
     @property
     def settings(self) -> Settings:
         return self.config.pluginmanager.get_plugin(SETTINGS_PLUGIN) or Settings()
 
-    def assignment(self, module) -> Assignment:
+    def assignment(self, module, case: str = "") -> Assignment:
         name = assignment_of(module)
-        if name not in self.assignments:
-            self.assignments[name] = self._open(name, Path(module.__file__).parent)
-        return self.assignments[name]
+        if (case, name) not in self.assignments:
+            for (other, _), opened in self.assignments.items():
+                if other != case:  # cases run one after the other: free the last one's worker
+                    opened.notebook.close()
+            self.assignments[(case, name)] = self._open(name, Path(module.__file__).parent, case)
+        return self.assignments[(case, name)]
 
-    def _open(self, name: str, autograder: Path) -> Assignment:
+    def _open(self, name: str, autograder: Path, case: str) -> Assignment:
         labels = importlib.import_module(f"autograder.labels.{name}").LABELS
-        oracle = open_oracle(name, autograder, self.settings.record)
-        path = submission_dir(self.config, autograder) / name / f"{name}.ipynb"
+        if name not in self.oracles:
+            self.oracles[name] = open_oracle(name, autograder, self.settings.record)
+        oracle = self.oracles[name]
+        root = Path(self.settings.submissions[case]) if case else submission_dir(self.config, autograder)
+        path = root / name / f"{name}.ipynb"
 
         def answer_standin(function: str):
             if function not in oracle.standins:
@@ -87,16 +97,19 @@ class GradingSession:
     def close(self) -> None:
         for assignment in self.assignments.values():
             assignment.notebook.close()
-            if isinstance(assignment.oracle, RecordingOracle) and self.settings.record:
-                assignment.oracle.dump(Path(self.settings.record) / assignment.name)
+        for name, oracle in self.oracles.items():
+            if isinstance(oracle, RecordingOracle) and self.settings.record:
+                oracle.dump(Path(self.settings.record) / name)
 
-    def results(self, submission: str | None = None) -> dict[str, Any]:
+    def results(self, submission: str | None = None, case: str = "") -> dict[str, Any]:
         extra = {}
-        for name, a in self.assignments.items():
-            path = getattr(a.notebook, "path", None)
-            extra[name] = {"errors": list(a.notebook.errors),
-                           "manual": read_manual_cells(path) if path is not None else []}
-        return results_from_reports(self.reports, extra, submission if submission is not None else
+        for (c, name), a in self.assignments.items():
+            if c == case:
+                path = getattr(a.notebook, "path", None)
+                extra[name] = {"errors": list(a.notebook.errors),
+                               "manual": read_manual_cells(path) if path is not None else []}
+        reports = [r for r in self.reports if dict(r.user_properties)["whiteboard"].get("case", "") == case]
+        return results_from_reports(reports, extra, submission if submission is not None else
                                     str(self.config.getoption("--submission") or "release"))
 
 
@@ -164,6 +177,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                      or settings.record or metafunc.definition.get_closest_marker("public_only"))):
         runs.append("hidden")
     metafunc.parametrize("visibility", runs, indirect=True, ids=runs)
+    if settings.submissions:
+        cases = list(settings.submissions)
+        metafunc.parametrize("wb_case", cases, indirect=True, ids=cases)
 
 
 @pytest.fixture
@@ -172,9 +188,15 @@ def visibility(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def nb(request: pytest.FixtureRequest, visibility: str):
+def wb_case(request: pytest.FixtureRequest) -> str:
+    """Which of several submissions graded in one session this check runs on ("" for the one)."""
+    return getattr(request, "param", "")
+
+
+@pytest.fixture
+def nb(request: pytest.FixtureRequest, visibility: str, wb_case: str):
     """The running check: the student's notebook for this module's assignment, and its oracle."""
-    assignment = request.config.stash[SESSION].assignment(request.module)
+    assignment = request.config.stash[SESSION].assignment(request.module, wb_case)
     _, check_id, _ = check_id_of(request.node)
     return assignment.check(check_id, hidden=visibility == "hidden")
 
@@ -183,6 +205,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
     wanted = config.getoption("--function")
     if wanted:
         items[:] = [i for i in items if check_id_of(i)[0] == wanted]
+    settings = config.pluginmanager.get_plugin(SETTINGS_PLUGIN)
+    if settings is not None and settings.submissions:  # one case after the other
+        order = {case: i for i, case in enumerate(settings.submissions)}
+        items.sort(key=lambda i: order.get(_param(i, "wb_case"), 0))
+
+
+def _param(item: pytest.Item, name: str, default=None):
+    return getattr(getattr(item, "callspec", None), "params", {}).get(name, default)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -230,10 +260,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     if not (call.when == "call" or report.failed):
         return
     function, cid, points = check_id_of(item)
-    hidden = getattr(getattr(item, "callspec", None), "params", {}).get("visibility") == "hidden"
     report.user_properties.append(("whiteboard", {
         "assignment": assignment_of(module), "function": function, "id": cid, "max_points": points,
-        "description": _description(item), "hidden": hidden}))
+        "description": _description(item), "hidden": _param(item, "visibility") == "hidden",
+        "case": _param(item, "wb_case", "")}))
     item.config.stash[SESSION].reports.append(report)
     if not report.failed or call.excinfo is None:
         return
