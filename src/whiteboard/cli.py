@@ -68,6 +68,22 @@ def _grade_class(args: argparse.Namespace) -> int:
     return 0
 
 
+def _new(args: argparse.Namespace) -> int:
+    from whiteboard.course.new import new_assignment
+
+    try:
+        written = new_assignment(Path(args.course), args.assignment,
+                                 Path(args.catalog) if args.catalog else None)
+    except (KeyError, FileExistsError, FileNotFoundError) as e:
+        print(f"whiteboard: {e}", file=sys.stderr)
+        return 2
+    course = Path(args.course).resolve()
+    print("wrote\n" + "\n".join(f"  {p.relative_to(course)}" for p in written))
+    print(f"next: fill in the TODOs, then `whiteboard generate --assignment {args.assignment}` and "
+          f"`pytest tests/test_mutants.py -k {args.assignment}`")
+    return 0
+
+
 def _student_kit(args: argparse.Namespace) -> int:
     from whiteboard.course.kit import build_kit
 
@@ -120,6 +136,12 @@ def main(argv: list[str] | None = None) -> int:
     gc.add_argument("--autograder", metavar="DIR", help="the autograder/ to use (default: found above .)")
     gc.add_argument("--no-progress", action="store_true", help="no progress bar")
     gc.set_defaults(run=_grade_class)
+
+    nw = sub.add_parser("new", help="write the skeleton of a new assignment from its catalogue entry")
+    nw.add_argument("assignment", metavar="qNN_slug", help="the assignment's id, as in the catalogue")
+    nw.add_argument("--catalog", metavar="PATH", help="the catalogue (default: catalog.md found here or above)")
+    nw.add_argument("--course", default=".", help="the course directory (default: .)")
+    nw.set_defaults(run=_new)
 
     kit = sub.add_parser("student-kit", help="the folder to give students: notebooks and public checks, no answers")
     kit.add_argument("out", metavar="OUT", help="a new folder for the kit")
