@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -15,7 +16,10 @@ from whiteboard.grading.results import by_function as checks_by_function
 
 ROOT = Path(__file__).resolve().parents[1]
 AUTOGRADER = ROOT / "autograder"
-ASSIGNMENTS = available_assignments(AUTOGRADER)
+# WHITEBOARD_TEST_ASSIGNMENTS=q05_cross_entropy,q11_convolution limits the tests to those (while
+# working on one assignment); CI tests them all.
+ASSIGNMENTS = [a for a in available_assignments(AUTOGRADER)
+               if a in os.environ.get("WHITEBOARD_TEST_ASSIGNMENTS", a).split(",")]
 
 
 def labels_of(assignment: str):
@@ -82,31 +86,61 @@ def mutant_cases(assignment: str) -> dict[str, tuple]:
 
 
 class Corpus:
-    """Every mutant and alternative of an assignment graded once per test session, in one grading
-    session each: mutants on the public runs (that is where a pitfall must be named, and what a
-    student kit runs), alternatives on the public and hidden runs (a correct answer must pass both).
+    """Every mutant and alternative of an assignment graded once per test session, in two grading
+    sessions: the solution, the stubs and the mutants on the public runs (where a pitfall must be
+    named, and what a student kit runs), with a ComparingOracle that also asks the student kit's
+    frozen data every question; the alternatives on the public and hidden runs (a correct answer
+    must pass both).
     """
 
-    def __init__(self, tmp_factory):
+    def __init__(self, tmp_factory, kit: Path):
         self.tmp_factory = tmp_factory
+        self.kit = kit
         self.done: dict[str, dict] = {}
+        self.oracles: dict[str, object] = {}
 
     def __call__(self, assignment: str) -> dict[str, dict]:
         if assignment not in self.done:
+            from whiteboard.grading.oracle import ComparingOracle, FrozenOracle
+            from whiteboard.grading.plugin import open_oracle
+
+            def comparing(name, autograder):
+                self.oracles[name] = ComparingOracle(open_oracle(name, autograder),
+                                                     FrozenOracle(self.kit / "autograder" / "frozen" / name))
+                return self.oracles[name]
+
             cases = mutant_cases(assignment)
             tmp = self.tmp_factory.mktemp(assignment)
             mutants = {c: [v[3]] for c, v in cases.items() if v[0] == "mutant"}
             alternatives = {c: [v[3]] for c, v in cases.items() if v[0] == "alternative"}
-            results = grade_cases(tmp / "m", assignment, {"solution": [], **mutants}, public_only=True)
-            results.update(grade_cases(tmp / "a", assignment, alternatives) if alternatives else {})
+            dirs = {case: make_submission(tmp / "m" / f"case{i}", assignment, cells)
+                    for i, (case, cells) in enumerate({"solution": [], **mutants}.items())}
+            dirs["stubs"] = ROOT / "release"
+            results = {case: r["assignments"][assignment] for case, r in grade_many(
+                dirs, [assignment], autograder=AUTOGRADER, public_only=True, oracle=comparing).items()}
+            if alternatives:
+                results.update(grade_cases(tmp / "a", assignment, alternatives))
             self.done[assignment] = results
         return self.done[assignment]
 
+    def differences(self, assignment: str) -> list[str]:
+        """Where the kit's frozen data answered differently from the references (or not at all)."""
+        self(assignment)
+        return list(self.oracles[assignment].differences)
+
 
 @pytest.fixture(scope="session")
-def corpus(tmp_path_factory) -> Corpus:
-    """corpus(assignment) -> {case: results}: the solution, every mutant and every alternative."""
-    return Corpus(tmp_path_factory)
+def kit(tmp_path_factory) -> Path:
+    """The student kit of the whole course, built once."""
+    from whiteboard.course.kit import build_kit
+
+    return build_kit(ROOT, tmp_path_factory.mktemp("kit") / "kit", ASSIGNMENTS)
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory, kit) -> Corpus:
+    """corpus(assignment) -> {case: results}: the solution, the stubs, every mutant and alternative."""
+    return Corpus(tmp_path_factory, kit)
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ import pytest
 
 from conftest import AUTOGRADER, ROOT
 from test_nbgrader import submitted_notebook
-from whiteboard.grade import grade
+from whiteboard.grading.grade import grade
 
 Q05, Q11 = "q05_cross_entropy", "q11_convolution"
 ASSIGNMENTS = [Q05, Q11]
@@ -225,7 +225,7 @@ def test_a_student_whose_grading_fails_gets_zero_and_the_run_goes_on(tmp_path):
 
 FORKED_ZYGOTE = """
 import json, os, sys
-from whiteboard.submission import Zygote
+from whiteboard.grading.submission import Zygote
 
 kept_r, kept_w = os.pipe()  # stands for the pipe a pool process sends its results on
 zygote = Zygote(fork=True)

@@ -17,8 +17,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from whiteboard.gradescope import VISIBILITIES, export, find_notebooks
-from whiteboard.grade import grade
+from whiteboard.course.gradescope import VISIBILITIES, export, find_notebooks
+from whiteboard.grading.grade import grade
 
 from conftest import AUTOGRADER, ROOT
 

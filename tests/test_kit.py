@@ -10,8 +10,8 @@ import nbformat
 import pytest
 
 from conftest import ASSIGNMENTS, AUTOGRADER, ROOT, grade_one, make_submission
-from whiteboard.generate import points_by_function, release, solution_notebook
-from whiteboard.grade import grade
+from whiteboard.course.generate import points_by_function, release, solution_notebook
+from whiteboard.grading.grade import grade
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,8 @@ import nbformat
 import pytest
 
 from conftest import ASSIGNMENTS, AUTOGRADER, ROOT
-from whiteboard.generate import MARKER
-from whiteboard.grade import grade
+from whiteboard.course.generate import MARKER
+from whiteboard.grading.grade import grade
 
 
 def submitted_notebook(assignment: str, extra_cell: str | None):

@@ -15,8 +15,8 @@ import nbformat
 import pytest
 
 from conftest import ROOT
-from whiteboard import sandbox
-from whiteboard.submission import Notebook, StudentError
+from whiteboard.worker import sandbox
+from whiteboard.grading.submission import Notebook, StudentError
 
 PROBES = r'''
 import os, socket, errno, resource, json

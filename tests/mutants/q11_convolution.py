@@ -176,6 +176,28 @@ def receptive_field(layers):
         prev_stride = s
     return r
 '''),
+    ("forbidden-api", "conv_param_count", '''
+import torch
+def conv_param_count(in_channels, out_channels, kernel, bias=True):
+    layer = torch.nn.Conv2d(in_channels, out_channels, kernel, bias=bias)
+    return sum(p.numel() for p in layer.parameters())
+'''),
+    ("missing-plus-one", "conv_output_size", '''
+def conv_output_size(n, kernel, stride=1, padding=0, dilation=1):
+    # "the kernel slides (n - k) / s times"
+    effective = dilation * (kernel - 1) + 1
+    return int((n + 2 * padding - effective) // stride)
+'''),
+    ("flipped-kernel", "conv2d", '''
+from numpy.lib.stride_tricks import sliding_window_view
+def conv2d(x, w, b=None, stride=1, padding=0):
+    # the textbook convolution: rotate the kernel by 180 degrees, then slide it
+    k = np.rot90(w, 2, axes=(2, 3))
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    win = sliding_window_view(xp, k.shape[2:], axis=(2, 3))[:, :, ::stride, ::stride]
+    out = np.einsum("nchwuv,fcuv->nfhw", win, k)
+    return out if b is None else out + b[None, :, None, None]
+'''),
     ("mutates-input", "receptive_field", '''
 def receptive_field(layers):
     layers.reverse()            # walk back from the output
@@ -290,6 +312,27 @@ def conv_param_count(in_channels, out_channels, kernel, bias=True):
     ("dense_param_count", '''
 def dense_param_count(in_features, out_features, bias=True):
     return np.int64((in_features + int(bias)) * out_features)
+'''),
+    ("dense_param_count", '''
+def dense_param_count(in_features, out_features, bias=True):
+    weights = in_features * out_features   # one weight per (input, output) pair
+    biases = out_features if bias else 0
+    return weights + biases
+'''),
+    ("conv_param_count", '''
+def conv_param_count(in_channels, out_channels, kernel, bias=True):
+    # every filter: one kernel slice per input channel, and one bias
+    per_filter = in_channels * kernel ** 2 + (1 if bias else 0)
+    return out_channels * per_filter
+'''),
+    ("receptive_field", '''
+def receptive_field(layers):
+    # CS231n-style "jump" bookkeeping: r_out = r_in + (k - 1) * j_in, j_out = j_in * s
+    r, j = 1, 1
+    for layer in layers:
+        k, s = layer
+        r, j = r + (k - 1) * j, j * s
+    return r
 '''),
     ("receptive_field", '''
 def receptive_field(layers):

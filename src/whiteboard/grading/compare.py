@@ -69,13 +69,13 @@ def mismatch(got: Any, expected: Any, *, rtol: float | None = None, atol: float 
             return ("wrong-type", f"returned a {type_name(got)}, expected {type_name(expected)}")
         if strict_type and _is_tensor(expected) != _is_tensor(got):
             return ("wrong-type", f"returned a {type_name(got)}, expected {type_name(expected)}")
-        g, e = as_numpy(got), as_numpy(expected)
+        mask = np.ma.getmaskarray(expected) if isinstance(expected, np.ma.MaskedArray) else None
+        g, e = as_numpy(got), np.asarray(expected.data) if mask is not None else as_numpy(expected)
         if strict_type and g.dtype != e.dtype:
             return ("wrong-type", f"dtype {g.dtype}, expected {e.dtype}")
         if g.shape != e.shape:
             return ("wrong-shape", f"shape {tuple(g.shape)}, expected {tuple(e.shape)}")
-        if isinstance(e, np.ma.MaskedArray):  # a variant compared in part: masked entries match
-            mask, e = np.ma.getmaskarray(e), np.asarray(e.data)
+        if mask is not None:  # a variant compared in part: masked entries match anything
             g = np.where(mask, e, g.astype(np.result_type(g, e)))
             expected = e
         return _compare_arrays(g, e, got, expected, rtol, atol, equal_nan)

@@ -82,7 +82,8 @@ def grade(submission: Path | str, assignments: list[str] | None = None,
 
 
 def grade_many(submissions: dict[str, Path], assignments: list[str], autograder: Path | None = None,
-               public_only: bool = False) -> dict[str, dict[str, Any]]:
+               public_only: bool = False, oracle: Callable[[str, Path], Any] | None = None
+               ) -> dict[str, dict[str, Any]]:
     """Grade several submissions in one pytest session: {case: results}. The kit's own tests grade
     every mutant of an assignment this way, paying pytest's start and the zygote once."""
     autograder = Path(autograder or find_autograder()).resolve()
@@ -90,7 +91,7 @@ def grade_many(submissions: dict[str, Path], assignments: list[str], autograder:
     if unknown:
         raise ValueError(f"no autograder for {', '.join(unknown)}")
     cases = {str(k): Path(v).resolve() for k, v in submissions.items()}
-    session = _Session(Settings(public_only=public_only, submissions=cases))
+    session = _Session(Settings(public_only=public_only, submissions=cases, oracle=oracle))
     args = [*(str(autograder / f"test_{a}.py") for a in assignments), "-p", "no:cacheprovider", "-q",
             "-p", "no:unraisableexception", "-p", "no:threadexception",
             "--rootdir", str(autograder.parent), "-W", "ignore"]

@@ -258,3 +258,66 @@ def _close(a: Any, b: Any) -> bool:
         return mismatch(b, a, rtol=1e-9, atol=1e-12, strict_type=True, equal_nan=True) is None
     except TypeError:
         return False
+
+
+class ComparingOracle:
+    """Answers like `live` and asks `frozen` the same question, noting where the two differ.
+
+    The kit's tests grade with it: a student kit runs the same check code as the instructor, so
+    where the frozen data gives every answer the references give, the kit's verdicts are the
+    instructor's. `differences` lists each question the frozen data got wrong or could not answer.
+
+    A stand-in call the kit has no answer for is not a difference but a `fallback`: there the kit
+    lets the student's own function answer (see worker.process._reference_proxy), which gives the
+    reference's answer whenever that function is right, as it is in a mutant with its one mistake
+    elsewhere.
+    """
+
+    def __init__(self, live: LiveOracle, frozen: FrozenOracle):
+        self.live, self.frozen = live, frozen
+        self.standins = live.standins
+        self.differences: list[str] = []
+        self.fallbacks: list[str] = []
+        if tuple(frozen.standins) != tuple(live.standins):
+            self.differences.append(f"stand-ins {frozen.standins} in the kit, {live.standins} here")
+
+    def _both(self, what: str, ask: Callable[[Any], Any]) -> Any:
+        from whiteboard.grading.compare import mismatch
+
+        answer = ask(self.live)
+        try:
+            kept = ask(self.frozen)
+        except NotFrozen:
+            self.differences.append(f"{what}: not in the kit's data")
+            return answer
+        try:
+            problem = mismatch(kept, answer, equal_nan=True)
+        except TypeError as exc:
+            problem = ("wrong-type", str(exc))
+        if problem:
+            self.differences.append(f"{what}: the kit's answer differs ({problem[1]})")
+        return answer
+
+    def signature(self, function):
+        return self._both(f"signature of {function}", lambda o: o.signature(function))
+
+    def expected(self, function, args, kwargs):
+        return self._both(f"expected {function}", lambda o: o.expected(function, args, kwargs))
+
+    def variants(self, function, args, kwargs):
+        return self._both(f"variants of {function}", lambda o: o.variants(function, args, kwargs))
+
+    def standin(self, function, args, kwargs):
+        try:
+            self.frozen.standin(function, args, kwargs)
+        except NotFrozen:
+            self.fallbacks.append(f"stand-in {function}")
+            return self.live.standin(function, args, kwargs)
+        return self._both(f"stand-in {function}", lambda o: o.standin(function, args, kwargs))
+
+    def trace(self, module, harness, params, function):
+        return self._both(f"trace {harness}", lambda o: o.trace(module, harness, params, function))
+
+    def variant_traces(self, module, harness, params, function):
+        return self._both(f"variant traces {harness}/{function}",
+                          lambda o: o.variant_traces(module, harness, params, function))
