@@ -260,3 +260,53 @@ def test_one_sandbox_warning_per_run_not_per_pool_process(tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     assert run.stderr.count("the grading sandbox runs without") == 1, run.stderr
     assert "seccomp" in run.stderr
+
+
+def _processes_with(token: str) -> list[int]:
+    """Live processes whose environment holds `token` (everything a run started inherits it)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if token.encode() in (entry / "environ").read_bytes():
+                status = (entry / "status").read_text()
+                if "\nState:\tZ" not in status:  # a zombie is dead already
+                    found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+@pytest.mark.parametrize("command", ["grade-class", "grade"])
+def test_a_run_killed_with_sigkill_leaves_no_process(course, tmp_path, command):
+    """SIGKILL on the whiteboard process alone (a CI timeout, the OOM killer): its forkserver,
+    pool processes, zygotes and notebook processes all end with it, even one in an infinite loop."""
+    token = f"WB_KILL_TEST_{os.getpid()}_{command}"
+    looping = tmp_path / "submitted"
+    nb = submitted_notebook(Q05, "def softmax(z, axis=-1):\n    while True:\n        pass\n")
+    for student in ("erin", "frank", "grace"):
+        _put(looping, student, Q05, nb)
+    args = (["grade-class", str(looping), "--out", str(tmp_path / "out"), "--workers", "2", "--no-progress"]
+            if command == "grade-class" else ["grade", str(looping / "erin")])
+    env = dict(os.environ, **{token: "1"})
+    proc = subprocess.Popen([sys.executable, "-m", "whiteboard", *args, "--autograder", str(AUTOGRADER)],
+                            cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120  # until notebook processes are busy looping
+        while time.monotonic() < deadline and len(_processes_with(token)) < (5 if command == "grade-class" else 3):
+            time.sleep(0.2)
+        time.sleep(2)
+        assert len(_processes_with(token)) >= 3, "the run never got going"
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    deadline = time.monotonic() + 20
+    while _processes_with(token) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = _processes_with(token)
+    names = [Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ")[:120] for p in left if Path(f"/proc/{p}").exists()]
+    for pid in left:
+        with __import__("contextlib").suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    assert not left, f"processes left behind: {names}"

@@ -15,6 +15,29 @@ def check(function: str, assignment: str | None = None) -> None:
     run(function, assignment, namespace=inspect.stack()[1].frame.f_globals)
 
 
+def check_all(assignment: str | None = None) -> None:
+    """Run every public check of this notebook's assignment on the live definitions and print a
+    summary per function, with the mistakes found."""
+    import inspect
+
+    from whiteboard.selfcheck import check as run
+
+    run(None, assignment, namespace=inspect.stack()[1].frame.f_globals)
+
+
+def export(assignment: str | None = None) -> None:
+    """Zip this notebook as last saved, ready to upload (save it first)."""
+    import inspect
+
+    from whiteboard.course.handin import export_from_notebook
+
+    name = assignment or inspect.stack()[1].frame.f_globals.get("ASSIGNMENT")
+    if not name:
+        print("export: this notebook sets no ASSIGNMENT (run its first code cell).")
+        return
+    export_from_notebook(name)
+
+
 def _in_a_kernel() -> bool:
     import os
     import sys
@@ -28,4 +51,4 @@ if _in_a_kernel():  # start the self-check server now, so that the first check a
 
     _warm_up()
 
-__all__ = ["check", "__version__"]
+__all__ = ["check", "check_all", "export", "__version__"]

@@ -139,8 +139,9 @@ def _serve_snapshot(sock: socket.socket, namespace: dict, autograder: Path) -> N
     process.serve(sock, namespace, only_loaded=True)
 
 
-def check(function: str, assignment: str | None = None, namespace: dict | None = None) -> None:
-    """Run the public checks of `function` against its live definition and print the outcome."""
+def check(function: str | None, assignment: str | None = None, namespace: dict | None = None) -> None:
+    """Run the public checks of `function` (all of the assignment's when None) against the live
+    definitions and print the outcome."""
     if os.environ.get("WHITEBOARD_WORKER") or os.environ.get("NBGRADER_EXECUTION"):
         return  # grading runs these checks itself, in isolation
     from whiteboard.grading.course import find_autograder
@@ -175,7 +176,7 @@ def check(function: str, assignment: str | None = None, namespace: dict | None =
             else:
                 break
     except KeyboardInterrupt:
-        print(f"Self-check of {function} interrupted.")
+        print(f"Self-check of {function or assignment} interrupted.")
         srv.stop()
         return
     except (OSError, EOFError, ValueError) as exc:
@@ -189,7 +190,10 @@ def check(function: str, assignment: str | None = None, namespace: dict | None =
     if msg.get("error"):
         print(f"Self-check unavailable: {msg['error']}")
         return
-    print_result(msg["result"], function)
+    if function is None:
+        print_all(msg["result"], assignment)
+    else:
+        print_result(msg["result"], function)
 
 
 def _reap(pid: int) -> None:
@@ -229,6 +233,34 @@ def print_result(result: dict | None, function: str) -> None:
             print("\n".join("  " + ln for ln in c["message"].splitlines()))
 
 
+def print_all(result: dict | None, assignment: str) -> None:
+    """Every function's points, then the mistakes found (as the saved notebook would be graded
+    with the public checks)."""
+    from whiteboard.grading.results import by_function, fmt_points, shared_failure
+
+    functions = by_function((result or {}).get("checks", []))
+    if not functions:
+        print(f"No checks ran for {assignment}.")
+        return
+    got = sum(c["points"] for c in result["checks"])
+    total = sum(c["max_points"] for c in result["checks"])
+    print(f"{assignment}: {fmt_points(got)} / {fmt_points(total)} points on the public checks")
+    width = max(len(f) for f in functions)
+    for function, checks in functions.items():
+        p = sum(c["points"] for c in checks)
+        t = sum(c["max_points"] for c in checks)
+        labels = sorted({c["pitfall"] for c in checks if c["pitfall"]})
+        print(f"  {function:<{width}}  {fmt_points(p):>4} / {fmt_points(t):<4} {'ok' if p == t else ', '.join(labels)}")
+    for function, checks in functions.items():
+        once = shared_failure(checks)
+        failed = [once] if once else [c for c in checks if not c["passed"]]
+        for c in failed:
+            print(f"\n{c['id']}  [{c['pitfall']}]")
+            print("\n".join("  " + ln for ln in c["message"].splitlines()))
+    if (result or {}).get("manual"):
+        print(f"\nAnswers graded by hand (not checked here): {', '.join(m['id'] for m in result['manual'])}")
+
+
 # ---- the server's side ----------------------------------------------------------------------------
 
 def serve(autograder: Path, fd: int) -> None:
@@ -240,8 +272,12 @@ def serve(autograder: Path, fd: int) -> None:
     channel = Channel(socket.socket(fileno=fd))
     import numpy  # noqa: F401 - what every check needs, loaded before the first request
     import pytest  # noqa: F401
+
+    import whiteboard.grading.grade  # noqa: F401
     try:
-        import torch  # noqa: F401
+        import torch
+
+        torch.set_num_threads(1)
     except ImportError:
         pass
     while True:

@@ -133,6 +133,35 @@ def fold_batchnorm(conv_weight, conv_bias, gamma, beta, running_mean, running_va
     bias = np.zeros_like(gamma) if conv_bias is None else conv_bias
     return conv_weight * scale[:, None, None, None], bias * scale + beta
 '''),
+    ("fold-uses-variance-not-std", "fold_batchnorm", '''
+def fold_batchnorm(conv_weight, conv_bias, gamma, beta, running_mean, running_var, eps=1e-5):
+    scale = gamma / (running_var + eps)          # the variance, not the standard deviation
+    return conv_weight * scale.reshape(-1, 1, 1, 1), (conv_bias - running_mean) * scale + beta
+'''),
+    ("wrong-reduction-axes", "batchnorm_forward", '''
+def batchnorm_forward(x, gamma, beta, running_mean, running_var, training, momentum=0.1, eps=1e-5):
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    if training:
+        axes = tuple(range(1, x.ndim))               # per example, like layer norm
+        mu = x.mean(axis=axes, keepdims=True)
+        var = x.var(axis=axes, keepdims=True)
+        m = x.size // x.shape[1]
+        running_mean = (1 - momentum) * running_mean + momentum * x.mean(axis=(0,) + tuple(range(2, x.ndim)))
+        running_var = (1 - momentum) * running_var + momentum * x.var(axis=(0,) + tuple(range(2, x.ndim)), ddof=1)
+    else:
+        mu, var = running_mean.reshape(shape), running_var.reshape(shape)
+    out = (x - mu) / np.sqrt(var + eps)
+    return gamma.reshape(shape) * out + beta.reshape(shape), running_mean, running_var
+'''),
+    ("batch-stats-in-eval", "batchnorm_forward", '''
+def batchnorm_forward(x, gamma, beta, running_mean, running_var, training, momentum=0.1, eps=1e-5):
+    # the training branch whatever `training` says
+    xt = torch.tensor(x)
+    rm, rv = torch.tensor(running_mean), torch.tensor(running_var)
+    out = F.batch_norm(xt, rm, rv, torch.tensor(gamma), torch.tensor(beta), training=True,
+                       momentum=momentum, eps=eps)
+    return out.numpy(), rm.numpy(), rv.numpy()
+'''),
 ]
 
 ALTERNATIVES = [

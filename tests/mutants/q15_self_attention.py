@@ -276,6 +276,50 @@ def attention_score_flops(n, d):
 def attention_score_flops(n, d):
     return 2 * n * d * d
 '''),
+    # -- kv_cache_step --------------------------------------------------------------------------
+    ("new-token-excluded", "kv_cache_step", '''
+def kv_cache_step(q_t, k_t, v_t, cache):
+    if cache is None:
+        K, V = k_t.new_zeros(0, k_t.shape[0]), v_t.new_zeros(0, v_t.shape[0])
+    else:
+        K, V = cache
+    w = torch.softmax(K @ q_t / math.sqrt(q_t.shape[0]), dim=0)   # attend first...
+    out = w @ V
+    return out, (torch.cat([K, k_t[None]]), torch.cat([V, v_t[None]]))   # ...then append
+'''),
+    ("cache-not-updated", "kv_cache_step", '''
+def kv_cache_step(q_t, k_t, v_t, cache):
+    K = k_t[None] if cache is None else torch.cat([cache[0], k_t[None]])
+    V = v_t[None] if cache is None else torch.cat([cache[1], v_t[None]])
+    out, _ = scaled_dot_product_attention(q_t[None], K, V)
+    return out[0], cache            # hands back the cache it was given
+'''),
+    ("cache-not-updated", "kv_cache_step", '''
+def kv_cache_step(q_t, k_t, v_t, cache):
+    if cache is not None:
+        K, V = torch.cat([cache[0], k_t[None]]), torch.cat([cache[1], v_t[None]])
+    else:
+        K, V = k_t[None], v_t[None]
+    out, _ = scaled_dot_product_attention(q_t[None], K, V)
+    cache = (k_t[None], v_t[None])  # overwrites the history with the new token alone
+    return out[0], cache
+'''),
+    ("missing-sqrt-dk-scaling", "kv_cache_step", '''
+def kv_cache_step(q_t, k_t, v_t, cache):
+    if cache is None:
+        K, V = k_t.unsqueeze(0), v_t.unsqueeze(0)
+    else:
+        K, V = torch.cat([cache[0], k_t.unsqueeze(0)]), torch.cat([cache[1], v_t.unsqueeze(0)])
+    weights = torch.softmax(K @ q_t, dim=-1)
+    return weights @ V, (K, V)
+'''),
+    ("forbidden-api", "kv_cache_step", '''
+import torch.nn.functional as F
+def kv_cache_step(q_t, k_t, v_t, cache):
+    K = k_t[None] if cache is None else torch.cat([cache[0], k_t[None]])
+    V = v_t[None] if cache is None else torch.cat([cache[1], v_t[None]])
+    return F.scaled_dot_product_attention(q_t[None], K, V)[0], (K, V)
+'''),
     # -- kv_cache_attention ---------------------------------------------------------------------
     ("cache-includes-future", "kv_cache_attention", '''
 def kv_cache_attention(q, k, v):
@@ -285,7 +329,7 @@ def kv_cache_attention(q, k, v):
         outs.append(out[0])
     return torch.stack(outs)
 '''),
-    ("cache-misses-current-token", "kv_cache_attention", '''
+    ("new-token-excluded", "kv_cache_attention", '''
 def kv_cache_attention(q, k, v):
     k_cache, v_cache, outs = [], [], []
     for t in range(q.shape[0]):
@@ -305,6 +349,21 @@ def kv_cache_attention(q, k, v):
         w = torch.softmax(k[:t + 1] @ q[t], dim=0)
         outs.append(w @ v[:t + 1])
     return torch.stack(outs)
+'''),
+    ("cache-not-updated", "kv_cache_attention", '''
+def kv_cache_attention(q, k, v):
+    cache = None
+    outs = []
+    for t in range(q.shape[0]):
+        out_t, _ = kv_cache_step(q[t], k[t], v[t], cache)   # the new cache is dropped
+        outs.append(out_t)
+    return torch.stack(outs)
+'''),
+    ("kv-cache-step-not-used", "kv_cache_attention", '''
+def kv_cache_attention(q, k, v):
+    # "equals causal attention over the whole sequence": one call, no cache at all
+    out, _ = scaled_dot_product_attention(q, k, v, causal_mask(q.shape[0]))
+    return out
 '''),
     ("forbidden-api", "kv_cache_attention", '''
 import torch.nn.functional as F
@@ -420,23 +479,42 @@ def attention_score_flops(n, d):
 def attention_score_flops(n, d):
     return float(2 * n * n * d)
 '''),
+    # -- kv_cache_step --------------------------------------------------------------------------
+    ("kv_cache_step", '''
+def kv_cache_step(q_t, k_t, v_t, cache):
+    # lists of rows, a hand-written softmax
+    keys = [k_t] if cache is None else list(cache[0]) + [k_t]
+    values = [v_t] if cache is None else list(cache[1]) + [v_t]
+    K, V = torch.stack(keys), torch.stack(values)
+    scores = torch.mv(K, q_t) / q_t.numel() ** 0.5
+    w = torch.exp(scores - scores.max())
+    return (w / w.sum()) @ V, (K, V)
+'''),
+    ("kv_cache_step", '''
+def kv_cache_step(q_t, k_t, v_t, cache):
+    if cache is None:
+        cache = (k_t.new_empty(0, k_t.numel()), v_t.new_empty(0, v_t.numel()))
+    K = torch.vstack([cache[0], k_t])
+    V = torch.vstack([cache[1], v_t])
+    out, _ = scaled_dot_product_attention(q_t.unsqueeze(0), K, V)
+    return out.squeeze(0), [K, V]
+'''),
     # -- kv_cache_attention ---------------------------------------------------------------------
     ("kv_cache_attention", '''
 def kv_cache_attention(q, k, v):
-    k_cache = k[:0]
-    v_cache = v[:0]
-    outs = []
-    for t in range(len(q)):
-        k_cache = torch.cat([k_cache, k[t:t + 1]], dim=0)
-        v_cache = torch.cat([v_cache, v[t:t + 1]], dim=0)
-        w = torch.softmax(k_cache @ q[t] / math.sqrt(q.shape[-1]), dim=0)
-        outs.append(w @ v_cache)
-    return torch.stack(outs)
+    cache, rows = None, []
+    for q_t, k_t, v_t in zip(q, k, v):
+        y, cache = kv_cache_step(q_t, k_t, v_t, cache)
+        rows.append(y)
+    return torch.stack(rows)
 '''),
     ("kv_cache_attention", '''
 def kv_cache_attention(q, k, v):
     T = q.shape[0]
-    out, _ = scaled_dot_product_attention(q, k, v, causal_mask(T))
-    return out.numpy()
+    out = torch.empty(T, v.shape[1], dtype=v.dtype)
+    cache = None
+    for t in range(T):
+        out[t], cache = kv_cache_step(q[t], k[t], v[t], cache)
+    return out
 '''),
 ]

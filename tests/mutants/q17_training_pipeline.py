@@ -329,6 +329,68 @@ def predict(model, x):
     with torch.no_grad():
         return model(x).argmax(dim=1)
 '''),
+    ("tuned-on-test", "select_hyperparameters", '''
+def select_hyperparameters(grid, train_fn, score_fn, train, val, test):
+    best, best_score, val_scores = None, -float("inf"), []
+    for params in grid:
+        model = train_fn(params, train)
+        val_scores.append(score_fn(model, val))
+        score = score_fn(model, test)          # "the score that matters"
+        if score > best_score:
+            best, best_score = params, score
+    return best, val_scores, best_score
+'''),
+    ("tuned-on-train", "select_hyperparameters", '''
+def select_hyperparameters(grid, train_fn, score_fn, train, val, test):
+    models = [train_fn(params, train) for params in grid]
+    scores = [score_fn(m, train) for m in models]      # how well each one fits
+    i = int(np.argmax(scores))
+    return grid[i], scores, score_fn(models[i], test)
+'''),
+    ("test-scored-for-every-candidate", "select_hyperparameters", '''
+def select_hyperparameters(grid, train_fn, score_fn, train, val, test):
+    rows = []
+    for params in grid:
+        model = train_fn(params, train)
+        rows.append((params, score_fn(model, val), score_fn(model, test)))   # a results table
+    best = max(rows, key=lambda r: r[1])
+    return best[0], [r[1] for r in rows], best[2]
+'''),
+    ("tie-not-first", "select_hyperparameters", '''
+def select_hyperparameters(grid, train_fn, score_fn, train, val, test):
+    best_i, best_score, best_model, val_scores = None, None, None, []
+    for i, params in enumerate(grid):
+        model = train_fn(params, train)
+        score = score_fn(model, val)
+        val_scores.append(score)
+        if best_score is None or score >= best_score:
+            best_i, best_score, best_model = i, score, model
+    return grid[best_i], val_scores, score_fn(best_model, test)
+'''),
+    ("forbidden-api", "train_digits_classifier", '''
+def train_digits_classifier(x_train, y_train, seed):
+    from sklearn.datasets import load_digits
+    data = load_digits()                                # every digit, the held-out ones included
+    torch.manual_seed(seed)
+    x = torch.as_tensor(data.data, dtype=torch.float32) / 16.0
+    y = torch.as_tensor(data.target, dtype=torch.int64)
+    model = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 10))
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(30):
+        for idx in torch.randperm(len(x)).split(64):
+            optimizer.zero_grad()
+            nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
+            optimizer.step()
+    return nn.Sequential(Standardize(np.zeros(64), np.full(64, 16.0)), model)
+'''),
+    ("mutates-input", "prepare_data", '''
+def prepare_data(x, y, val_frac, test_frac, seed):
+    train, val, test = split_indices(len(x), val_frac, test_frac, seed)
+    mean, std = fit_standardizer(x[train])
+    x -= mean                                            # in place: the caller's x changes
+    x /= std
+    return tuple((x[idx], y[idx]) for idx in (train, val, test))
+'''),
     ("below-target-accuracy", "train_digits_classifier", '''
 def train_digits_classifier(x_train, y_train, seed):
     torch.manual_seed(seed)
@@ -380,17 +442,23 @@ def fit_standardizer(x_train):
 def standardize(x, mean, std):
     return np.divide(np.subtract(x, mean[None, :]), std[None, :])
 '''),
+    ("standardize", '''
+def standardize(x, mean, std):
+    out = np.empty(x.shape)
+    for j in range(x.shape[1]):                          # column by column
+        out[:, j] = (x[:, j] - mean[j]) / std[j]
+    return out
+'''),
     ("prepare_data", '''
 def prepare_data(x, y, val_frac, test_frac, seed):
-    # its own split (not split_indices), floor sizes, float32 tensors out
-    perm = np.random.default_rng(seed + 123).permutation(len(x))
-    n_val, n_test = int(len(x) * val_frac), int(len(x) * test_frac)
-    val, test, train = perm[:n_val], perm[n_val:n_val + n_test], perm[n_val + n_test:]
-    mu = x[train].mean(axis=0)
-    sigma = x[train].std(axis=0)
-    sigma[sigma == 0] = 1.0
+    # statistics computed inline in torch, float32 tensors out
+    train, val, test = split_indices(len(x), val_frac, test_frac, seed)
+    xt = torch.as_tensor(x, dtype=torch.float64)
+    mu = xt[train].mean(dim=0)
+    sigma = xt[train].std(dim=0, unbiased=False)
+    sigma = torch.where(sigma == 0, torch.ones_like(sigma), sigma)
     def pair(i):
-        return (torch.tensor((x[i] - mu) / sigma, dtype=torch.float32), torch.as_tensor(y[i]))
+        return ((xt[i] - mu) / sigma).float(), torch.as_tensor(y[i])
     return pair(train), pair(val), pair(test)
 '''),
     ("prepare_data", '''
@@ -584,5 +652,33 @@ def train_digits_classifier(x_train, y_train, seed):
             nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
             optimizer.step()
     return model
+'''),
+    ("select_hyperparameters", '''
+def select_hyperparameters(grid, train_fn, score_fn, train, val, test):
+    models = [train_fn(params, train) for params in grid]
+    val_scores = [float(score_fn(m, val)) for m in models]
+    best = max(range(len(grid)), key=lambda i: val_scores[i])
+    return grid[best], val_scores, float(score_fn(models[best], test))
+'''),
+    ("select_hyperparameters", '''
+def select_hyperparameters(grid, train_fn, score_fn, train, val, test):
+    val_scores = []
+    for params in grid:
+        model = train_fn(params, train)
+        val_scores.append(score_fn(model, val))
+    best_params = grid[int(np.argmax(val_scores))]
+    final_model = train_fn(best_params, train)           # retrain the winner, then test it once
+    return best_params, np.array(val_scores), torch.tensor(score_fn(final_model, test))
+'''),
+    ("select_hyperparameters", '''
+def select_hyperparameters(grid, train_fn, score_fn, train, val, test):
+    results = []
+    for i, params in enumerate(grid):
+        model = train_fn(params, train)
+        results.append({"i": i, "params": params, "model": model, "val": score_fn(model, val)})
+    # a stable sort keeps the earlier of equal scores first
+    ranked = sorted(results, key=lambda r: -r["val"])
+    winner = ranked[0]
+    return winner["params"], [r["val"] for r in results], score_fn(winner["model"], test)
 '''),
 ]

@@ -109,7 +109,8 @@ def _read_json(path: Path) -> dict | None:
 # processes: with N pool processes that is N-1 imports of torch fewer, and none at all for their
 # zygotes, which are forked from the pool processes (seconds each on 2 cores).
 # Only imports: the forkserver runs no torch operation, so it has no threads to break by forking.
-_PRELOAD = ["numpy", "torch", "torch._dynamo", "matplotlib.pyplot", "pytest", "whiteboard.worker.process",
+_PRELOAD = ["whiteboard.course.orphan_guard",  # first: the forkserver dies with the run
+            "numpy", "torch", "torch._dynamo", "matplotlib.pyplot", "pytest", "whiteboard.worker.process",
             "whiteboard.grading.grade", "whiteboard.grading.checks", "whiteboard.course.classgrade"]
 
 
@@ -118,7 +119,9 @@ def _init_worker(threads: int, preload: tuple[str, ...]) -> None:
     zygote (see submission.Zygote), then share the cores between the processes, or N processes x
     N threads each would oversubscribe them."""
     from whiteboard.grading.submission import zygote
+    from whiteboard.worker import sandbox
 
+    sandbox.die_with_parent()  # the forkserver gone (the run killed): this pool process goes too
     try:
         zygote(preload, fork=True)
     except (OSError, RuntimeError):  # grading starts a fresh one when it needs it

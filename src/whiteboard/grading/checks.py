@@ -103,6 +103,8 @@ class Check:
                             "this check was not run.")
 
     def _failed_call(self, function: str, err: StudentError) -> CheckFailed:
+        if err.notebook:  # the notebook itself: say so, not "run the function on the small example"
+            return CheckFailed(err.kind, f"The notebook: {err.message}")
         if err.kind == "timeout":
             self.assignment.timed_out.add(function)
         return self.fail(err.kind, f"{function}: {err.message}")

@@ -44,3 +44,33 @@ def available_assignments(autograder: Path) -> list[str]:
 def unknown_assignments(autograder: Path, wanted: list[str]) -> list[str]:
     known = set(available_assignments(autograder))
     return sorted(a for a in wanted if a not in known)
+
+
+def notebook_path(submission: Path, assignment: str) -> Path:
+    """Where `assignment`'s notebook is in a submission: `<a>/<a>.ipynb` (release/'s layout), else
+    `<a>.ipynb` beside the others (notebooks downloaded one by one)."""
+    nested = Path(submission) / assignment / f"{assignment}.ipynb"
+    flat = Path(submission) / f"{assignment}.ipynb"
+    return flat if not nested.exists() and flat.exists() else nested
+
+
+def submitted_assignments(submission: Path, known: list[str]) -> list[str]:
+    """The assignments among `known` whose notebook is in `submission`."""
+    return [a for a in known if notebook_path(submission, a).is_file()]
+
+
+def describe_folder(folder: Path, limit: int = 8) -> str:
+    """What a folder holds, for a message: its notebooks and sub-folders, a few of each."""
+    try:
+        entries = sorted(Path(folder).iterdir())
+    except OSError as exc:
+        return f"(cannot be read: {exc.strerror})"
+    notebooks = [e.name for e in entries if e.suffix == ".ipynb"]
+    folders = [e.name + "/" for e in entries if e.is_dir() and not e.name.startswith(".")]
+    nested = [f"{e.name}/{n.name}" for e in entries if e.is_dir() for n in sorted(e.glob("*.ipynb"))][:limit]
+    shown = (notebooks + nested)[:limit] or folders[:limit]
+    if not entries:
+        return "nothing (it is empty)"
+    more = len(notebooks) + len(folders) - len(shown)
+    return ", ".join(shown) + (f" and {more} more" if more > 0 else "") + ("" if notebooks or nested else
+                                                                             " (no notebook)")

@@ -5,7 +5,8 @@ import threading
 from pathlib import Path
 from typing import Any, Callable
 
-from whiteboard.grading.course import available_assignments, find_autograder, unknown_assignments
+from whiteboard.grading.course import (available_assignments, find_autograder, notebook_path,
+                                       submitted_assignments, unknown_assignments)
 from whiteboard.grading.notebook import imported_modules, read_code_cells
 from whiteboard.grading.plugin import SESSION, SETTINGS_PLUGIN, Settings
 from whiteboard.grading.submission import zygote
@@ -21,7 +22,7 @@ def notebook_imports(submission: Path, assignments: list[str]) -> set[str]:
     modules: set[str] = set()
     for a in assignments:
         try:
-            modules |= imported_modules(read_code_cells(submission / a / f"{a}.ipynb"))
+            modules |= imported_modules(read_code_cells(notebook_path(submission, a)))
         except (OSError, ValueError):
             pass
     return modules
@@ -45,8 +46,8 @@ def grade(submission: Path | str, assignments: list[str] | None = None,
           open_notebook: Callable[..., Any] | None = None) -> dict[str, Any]:
     """Grade the notebooks under `submission` (laid out like release/) and return the results dict.
 
-    By default the assignments graded are those with a folder in `submission`, or all of them if
-    it has none. `warn`: say on stderr (once per process) which sandbox protections were off.
+    By default the assignments graded are those whose notebook is in `submission` (see
+    course.notebook_path), or all of them if it has none. `warn`: say on stderr (once per process) which sandbox protections were off.
     `public_only`: skip the hidden runs of the checks; `record`: write every expected value the
     checks ask for into this folder (a student kit's frozen data); `open_notebook`: how to open a
     notebook (see plugin.Settings; the self-check grades a fork of a live kernel this way).
@@ -55,8 +56,7 @@ def grade(submission: Path | str, assignments: list[str] | None = None,
     autograder = Path(autograder or find_autograder()).resolve()
     known = available_assignments(autograder)
     if assignments is None:
-        present = [a for a in known if (submission / a).is_dir()]
-        assignments = present or known
+        assignments = submitted_assignments(submission, known) or known
     unknown = unknown_assignments(autograder, assignments)
     if unknown:
         raise ValueError(f"no autograder for {', '.join(unknown)} (known: {', '.join(known)})")

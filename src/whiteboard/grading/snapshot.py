@@ -66,8 +66,10 @@ class SnapshotNotebook(Notebook):
         self._kill()
 
 
-def grade_snapshot(autograder: Path, assignment: str, function: str, fd: int, pid: int, channel) -> dict[str, Any]:
-    """The public checks of `function` on the snapshot behind `fd`; that assignment's results."""
+def grade_snapshot(autograder: Path, assignment: str, function: str | None, fd: int, pid: int,
+                   channel) -> dict[str, Any]:
+    """The public checks of `function` (every function's when None) on the snapshot behind `fd`;
+    that assignment's results."""
     from whiteboard.grading.grade import grade
 
     def fresh() -> tuple[socket.socket, int]:

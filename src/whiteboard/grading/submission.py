@@ -29,12 +29,14 @@ RESULT_LIMIT_BYTES = 64 * 1024 * 1024
 
 
 class StudentError(Exception):
-    """A call could not produce a value: `kind` is a catalogue label, `message` says why."""
+    """A call could not produce a value: `kind` is a catalogue label, `message` says why.
+    `notebook`: the notebook as a whole is the problem (missing, unreadable), not this function."""
 
-    def __init__(self, kind: str, message: str):
+    def __init__(self, kind: str, message: str, notebook: bool = False):
         super().__init__(message)
         self.kind = kind
         self.message = message
+        self.notebook = notebook
 
 
 def error_from_reply(reply: dict) -> StudentError:
@@ -142,12 +144,14 @@ def _fork_zygote(ours: socket.socket, theirs: socket.socket, env: dict, config: 
     import gc
 
     gc.collect()  # what is garbage now would otherwise be collected in the child, closing stale fds
+    parent = os.getpid()
     pid = os.fork()
     if pid:
         return _ForkedProcess(pid)
     try:
         gc.freeze()  # the inherited objects are never collected here: their fds are closed below
         os.setsid()
+        sandbox.die_with_parent(parent)  # its grade-class pool process gone: the zygote goes too
         keep = theirs.fileno()
         devnull = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
@@ -215,14 +219,17 @@ class Notebook:
         self._sock: socket.socket | None = None
         self._pid: int | None = None
         if not self.path.exists():
-            self.problem = ("not-implemented", f"no notebook at {self._shown_path()}: nothing to grade "
-                            f"(submit {assignment}/{assignment}.ipynb)")
+            self.problem = ("not-implemented", f"there is no notebook {self._shown_path()}, so nothing "
+                            f"of {assignment} could be graded. Hand in {assignment}/{assignment}.ipynb "
+                            "(the release notebook with your answers, saved).")
             self.errors.append(f"{self._shown_path()}: notebook not found")
             return
         try:
             self.cells = cells_to_grade(read_code_cells(self.path))
         except ValueError as exc:
-            self.problem = ("crash", f"{exc}. Open it in Jupyter, fix or re-download it, and save.")
+            self.problem = ("crash", f"{exc}, so nothing of {assignment} could be graded. Open it in "
+                            "Jupyter (if it does not open, start again from the release notebook and "
+                            "copy your answers in), save it and hand it in again.")
             self.errors.append(str(exc))
 
     def _shown_path(self) -> str:
@@ -321,7 +328,7 @@ class Notebook:
         """Run the harness `<module>.<harness>(namespace, **params)` in the notebook process
         (`module` is an assignment's harness module, or "common" for the engine's)."""
         if self.problem:
-            raise StudentError(*self.problem)
+            raise StudentError(*self.problem, notebook=True)
         if self._sock is None:
             self._start()
         msg = {"op": "call", "harness_module": module, "harness": harness, "params": params,

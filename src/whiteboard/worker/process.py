@@ -238,6 +238,7 @@ def notebook_process(sock: socket.socket, config: dict | None = None, pid: int |
     """Serve one notebook. `pid` is this process's id as the parent sees it (inside a PID
     namespace os.getpid() is 1); `off` lists the sandbox's protections that could not be had."""
     os.setsid()  # its own process group, so the parent can kill it and its calls as one
+    sandbox.die_with_parent()  # the zygote gone (its grader killed): this process goes too
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
