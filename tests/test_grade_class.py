@@ -90,7 +90,7 @@ def _essentials(results: dict) -> dict:
 def test_grades_csv_has_a_row_per_student_and_assignment(course):
     with open(course / "out" / "grades.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert list(rows[0]) == ["student_id", "assignment", "score", "max_score"]
+    assert list(rows[0]) == ["student_id", "assignment", "score", "max_score", "manual_max_score"]
     assert [(r["student_id"], r["assignment"]) for r in rows] == [
         (s, a) for s in STUDENTS for a in ASSIGNMENTS]
     table = {(r["student_id"], r["assignment"]): (float(r["score"]), float(r["max_score"])) for r in rows}
@@ -100,8 +100,27 @@ def test_grades_csv_has_a_row_per_student_and_assignment(course):
     assert table["carol", Q05][0] == 0 and table["carol", Q11][0] == 0  # stubs, unreadable notebook
     assert table["dave", Q11] == (0.0, table["alice", Q11][1])  # not submitted: 0 of the maximum
     out = (course / "first_run.txt").read_text()
-    assert "graded 4, skipped 0 unchanged, failed 0" in out
+    assert "graded 4 students, skipped 0 unchanged, failed 0" in out
     assert "most frequent pitfalls" in out and _mutant(Q05)[0] in out  # the summary table
+    assert "with 2 workers" in out
+
+
+def test_summary_table_agrees_with_grades_csv(course):
+    """Mean, min and max per assignment over the whole class, a student who did not submit
+    counting 0, exactly as grades.csv has them; each student's JSON totals every assignment."""
+    import statistics
+
+    rows = list(csv.DictReader(open(course / "out" / "grades.csv", newline="")))
+    lines = (course / "first_run.txt").read_text().splitlines()
+    for a in ASSIGNMENTS:
+        scores = [float(r["score"]) for r in rows if r["assignment"] == a]
+        line = next(ln for ln in lines if ln.startswith(a))
+        submitted = sum(1 for s in STUDENTS if (course / "submitted" / s / a / f"{a}.ipynb").exists())
+        assert f"{submitted}/{len(STUDENTS)}" in line
+        assert f"{statistics.mean(scores):.1f}" in line.split() and f"{min(scores):g}" in line.split()
+    maxima = {a: float(next(r["max_score"] for r in rows if r["assignment"] == a)) for a in ASSIGNMENTS}
+    for student in STUDENTS:
+        assert _load(course, student)["max_score"] == pytest.approx(sum(maxima.values()))
 
 
 @pytest.mark.parametrize("student", STUDENTS)
@@ -110,10 +129,12 @@ def test_each_student_gets_what_whiteboard_grade_gives_alone(course, student):
     assert set(ours) == {"submission", "score", "max_score", "assignments"}
     assert ours["submission"] == str(Path("submitted") / student)
     alone = grade(course / "submitted" / student, autograder=AUTOGRADER)
-    assert (ours["score"], ours["max_score"]) == (alone["score"], alone["max_score"])
-    assert _essentials(ours) == _essentials(alone)
-    if student == "dave":
-        assert list(ours["assignments"]) == [Q05]
+    assert ours["score"] == alone["score"]
+    submitted = {a: r for a, r in ours["assignments"].items() if r.get("submitted", True)}
+    assert _essentials({"assignments": submitted}) == _essentials(alone)
+    if student == "dave":  # did not submit q11: 0 out of its maximum, and a page that says so
+        assert list(alone["assignments"]) == [Q05]
+        assert ours["assignments"][Q11]["submitted"] is False and ours["assignments"][Q11]["score"] == 0
     if student == "carol":
         assert any("not a readable notebook" in e for e in ours["assignments"][Q11]["errors"])
 
@@ -123,6 +144,7 @@ def test_feedback_names_the_pitfall_and_never_shows_the_tests(course):
         results = _load(course, student)
         for a, r in results["assignments"].items():
             page = (course / "out" / "feedback" / student / f"{a}.html").read_text()
+            assert "@media print" in page and "whiteboard" in page  # the course, printable
             assert page.startswith("<!DOCTYPE html>") and "<style>" in page
             assert "def test_" not in page and "nb.expect" not in page and "import pytest" not in page
             for c in r["checks"]:
@@ -134,7 +156,23 @@ def test_feedback_names_the_pitfall_and_never_shows_the_tests(course):
     assert failed
     import html
     assert html.escape(failed[0]["message"]) in bob
-    assert not (course / "out" / "feedback" / "dave" / f"{Q11}.html").exists()
+    assert "Your code" in bob and html.escape(f"def {_mutant(Q05)[1]}(") in bob  # the student's own code
+    missing = (course / "out" / "feedback" / "dave" / f"{Q11}.html").read_text()
+    assert "No notebook was submitted" in missing and "0 /" in missing
+
+
+def test_feedback_says_a_shared_failure_once(course):
+    """carol handed in the stubs of q05 and an unreadable q11: one message per function (and for
+    the notebook), not one per check."""
+    stub = (course / "out" / "feedback" / "carol" / f"{Q05}.html").read_text()
+    results = _load(course, "carol")["assignments"][Q05]
+    functions = {c["function"] for c in results["checks"]}
+    assert stub.count("Every check failed for the same reason") == len(functions)
+    assert stub.count("replace the `raise NotImplementedError` line") == len(functions)
+    broken = (course / "out" / "feedback" / "carol" / f"{Q11}.html").read_text()
+    assert broken.count("not a readable notebook") <= len({c["function"] for c in
+                                                           _load(course, "carol")["assignments"][Q11]["checks"]}) + 1
+    assert "run the function on the small example" not in broken
 
 
 def test_gradebook_scores_are_what_nbgrader_reports(course):
@@ -144,7 +182,7 @@ def test_gradebook_scores_are_what_nbgrader_reports(course):
         for student in STUDENTS:
             results = _load(course, student)
             for a in ASSIGNMENTS:
-                if a in results["assignments"]:
+                if results["assignments"][a].get("submitted", True):
                     assert gb.find_submission(a, student).score == pytest.approx(
                         results["assignments"][a]["score"]), (student, a)
                 else:
@@ -159,7 +197,7 @@ def test_rerun_skips_unchanged_students_and_regrades_a_changed_one(course):
     _put(course / "submitted", "dave", Q05, submitted_notebook(Q05, _mutant(Q05)[2]))
     run = _grade_class(course, "out", "--no-progress")
     assert run.returncode == 0, run.stderr[-3000:]
-    assert "graded 1, skipped 3 unchanged" in run.stdout
+    assert "graded 1 student, skipped 3 unchanged" in run.stdout
     after = {s: (out / f"{s}.json").stat().st_mtime_ns for s in STUDENTS}
     assert {s for s in STUDENTS if after[s] != before[s]} == {"dave"}
     assert _load(course, "dave")["score"] < dave_before
@@ -209,7 +247,7 @@ def test_a_student_whose_grading_fails_gets_zero_and_the_run_goes_on(tmp_path):
                           "--workers", "2", "--autograder", str(autograder), "--no-progress"],
                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
-    assert "graded 1, skipped 0 unchanged, failed 1 (erin)" in run.stdout
+    assert "graded 1 student, skipped 0 unchanged, failed 1 (erin)" in run.stdout
     erin = json.loads((tmp_path / "out" / "erin.json").read_text())
     assert erin["score"] == 0
     assert erin["assignments"]["q99_broken"]["errors"][0].startswith("grading failed:")
@@ -310,3 +348,15 @@ def test_a_run_killed_with_sigkill_leaves_no_process(course, tmp_path, command):
         with __import__("contextlib").suppress(OSError):
             os.kill(pid, signal.SIGKILL)
     assert not left, f"processes left behind: {names}"
+
+
+def test_feedback_page_shows_the_figure_the_notebook_drew_and_the_questions_graded_by_hand():
+    from whiteboard.course.feedback import feedback_html
+    from whiteboard.grading.grade import grade
+
+    result = grade(ROOT / "solutions", [Q05], autograder=AUTOGRADER)["assignments"][Q05]
+    page = feedback_html(Q05, result, "alice", notebook=ROOT / "solutions" / Q05 / f"{Q05}.ipynb",
+                         course="whiteboard", date="2026-12-02")
+    assert '<img alt="the figure your notebook drew" src="data:image/png;base64,' in page
+    assert "Graded by your instructor" in page and "2026-12-02" in page and "alice" in page
+    assert f"Total: <strong>{result['score']:g} / {result['max_score']:g}</strong>" in page

@@ -223,6 +223,8 @@ class _Run:
                 entry[a] = self.digest(student, a)
             else:  # a failure is not a grade: the next run tries again
                 entry.pop(a, None)
+        if not entry:
+            del self.manifest[student]
         write_atomic(self.manifest_path, json.dumps({"version": 2, "students": self.manifest}, indent=1))
 
 
@@ -359,8 +361,11 @@ def _complete(run: _Run, maxima: dict[str, float]) -> None:
         res["score"] = round(sum(r["score"] for r in assignments.values()), 6)
         res["max_score"] = round(sum(r["max_score"] for r in assignments.values()), 6)
         res["submission"] = run.shown(student)
-        write_atomic(run.out / f"{student}.json", json.dumps(res, indent=1))
-        write_feedback(run.out, student, res, run.roster.assignments)
+        text = json.dumps(res, indent=1)
+        path = run.out / f"{student}.json"
+        if not path.exists() or path.read_text() != text:  # an unchanged student stays untouched
+            write_atomic(path, text)
+            write_feedback(run.out, student, res, run.roster.assignments)
 
 
 def grade_class(submitted: Path | str, out: Path | str, workers: int | None = None,
@@ -412,13 +417,18 @@ def _score(res: dict, assignment: str) -> float:
 
 
 def grades_csv(results: dict[str, dict], assignments: list[str], maxima: dict[str, float]) -> str:
-    """student_id, assignment, score, max_score: a row per student per assignment (0 if not submitted)."""
+    """student_id, assignment, score, max_score, manual_max_score: a row per student per
+    assignment (0 if not submitted). `score` is the automatic checks' (the answers graded by hand,
+    worth `manual_max_score`, are scored in nbgrader's formgrader and never hold it back)."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["student_id", "assignment", "score", "max_score"])
+    w.writerow(["student_id", "assignment", "score", "max_score", "manual_max_score"])
+    manual = {a: max((r.get("assignments", {}).get(a, {}).get("manual_max_score", 0.0)
+                      for r in results.values()), default=0.0) for a in assignments}
     for student in sorted(results):
         for a in assignments:
-            w.writerow([student, a, f"{_score(results[student], a):g}", f"{maxima.get(a, 0.0):g}"])
+            w.writerow([student, a, f"{_score(results[student], a):g}", f"{maxima.get(a, 0.0):g}",
+                        f"{manual[a]:g}"])
     return buf.getvalue()
 
 

@@ -39,7 +39,9 @@ def write_gradebook(results: dict[str, dict[str, Any]], db_url: str,
                     submitted: Path | None = None) -> dict[str, int]:
     """Store each student's scores (student id -> results dict) in the gradebook at `db_url`.
 
-    Only assignments a student submitted (those in their results) are written. An assignment the
+    Only assignments a student submitted are written. Each function's points become the
+    auto_score of its test cell; the answers graded by hand keep whatever formgrader holds, so the
+    automatic score never waits for them. An assignment the
     gradebook does not know (never released with `nbgrader generate_assignment`) is skipped with one
     message. Returns counts: {"submissions": written, "skipped": skipped}.
     """
@@ -50,6 +52,8 @@ def write_gradebook(results: dict[str, dict[str, Any]], db_url: str,
         known: dict[str, bool] = {}
         for student, res in sorted(results.items()):
             for assignment, result in sorted(res.get("assignments", {}).items()):
+                if result.get("submitted") is False:
+                    continue  # nothing handed in: nbgrader keeps no submission for it either
                 if assignment not in known:
                     try:
                         gb.find_assignment(assignment)
