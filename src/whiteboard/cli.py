@@ -113,7 +113,10 @@ def _export(args: argparse.Namespace) -> int:
     todo, missing = _submitted(folder, autograder, wanted)
     if missing:
         raise UsageError(f"not found in {folder}: {', '.join(missing)}")
-    out = export(folder, todo, Path(args.out))
+    try:
+        out = export(folder, todo, Path(args.out))
+    except ValueError as exc:
+        raise UsageError(f"nothing exported: {exc}") from None
     print(f"wrote {out} with {', '.join(f'{a}.ipynb' for a in todo)}: upload it as your submission")
     return 0
 

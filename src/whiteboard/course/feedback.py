@@ -17,7 +17,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from whiteboard.grading.results import by_function, fmt_points, plural, shared_failure
+from whiteboard.grading.results import (NOTEBOOK_PROBLEM, by_function, fmt_points, notebook_failure, plural,
+                                       shared_failure)
 
 _CSS = """
 body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1f2328;
@@ -63,14 +64,16 @@ def _check_name(check: dict) -> str:
     return f"{_e(name)}{about}"
 
 
-def _function_section(function: str, checks: list[dict], code: str | None) -> str:
+def _function_section(function: str, checks: list[dict], code: str | None, whole: bool = False) -> str:
     got = sum(c["points"] for c in checks)
     total = sum(c["max_points"] for c in checks)
     state = "full" if got == total else ("zero" if got == 0 else "partial")
     parts = [f'<section class="{state}"><h2><code>{_e(function)}</code>'
              f"<span>{fmt_points(got)} / {plural(total, 'point')}</span></h2>"]
     once = shared_failure(checks)
-    if once is not None:
+    if whole:
+        pass  # the notebook's problem is said once, at the top of the page
+    elif once is not None:
         parts.append(f'<div class="fail"><strong>Every check failed for the same reason</strong> '
                      f'<span class="label">{_e(once["pitfall"])}</span>'
                      f'<pre>{_e(once["message"])}</pre></div>')
@@ -168,14 +171,18 @@ def feedback_html(assignment: str, result: dict[str, Any] | None, student: str |
     pending = f" (+ {plural(result.get('manual_max_score', 0), 'point')} graded by hand)" if manual else ""
     parts.append(f'<p class="total">Total: <strong>{fmt_points(result["score"])} / '
                  f'{fmt_points(result["max_score"])}</strong> points{pending}</p>')
-    if result.get("errors"):
+    whole = notebook_failure(result.get("checks", []))
+    if whole is not None:
+        parts.append(f'<div class="errors"><p><span class="label">{_e(whole["pitfall"])}</span> '
+                     f'{_e(whole["message"][len(NOTEBOOK_PROBLEM):])}</p></div>')
+    elif result.get("errors"):
         parts.append('<div class="errors"><p>Problems running the notebook:</p><ul>')
         parts += [f"<li><pre>{_e(err)}</pre></li>" for err in result["errors"]]
         parts.append("</ul></div>")
     doc = read_notebook(notebook)
     sources = function_sources(doc)
     for function, checks in by_function(result.get("checks", [])).items():
-        parts.append(_function_section(function, checks, sources.get(function)))
+        parts.append(_function_section(function, checks, sources.get(function), whole is not None))
     if manual:
         parts.append(_manual_section(manual))
     for png in figures(doc)[:3]:

@@ -92,6 +92,18 @@ def shared_failure(checks: list[dict]) -> dict | None:
     return first if same and first["pitfall"] in ("not-implemented", "crash", "timeout") else None
 
 
+NOTEBOOK_PROBLEM = "The notebook: "
+
+
+def notebook_failure(checks: list[dict]) -> dict | None:
+    """When the notebook as a whole could not be graded (missing, unreadable), every check carries
+    the same message about it: that check, to say it once for the assignment."""
+    if checks and all(not c["passed"] and c["message"].startswith(NOTEBOOK_PROBLEM) for c in checks) \
+            and len({c["message"] for c in checks}) == 1:
+        return checks[0]
+    return None
+
+
 def format_report(results: dict[str, Any], failures: bool = True) -> str:
     """Per assignment and function: points, and for each failed check its label and message."""
     lines = []
@@ -99,8 +111,11 @@ def format_report(results: dict[str, Any], failures: bool = True) -> str:
         manual = (f"  (+ {plural(a['manual_max_score'], 'point')} graded by hand)"
                   if a.get("manual_max_score") else "")
         lines.append(f"{name}: {fmt_points(a['score'])} / {fmt_points(a['max_score'])}{manual}")
-        for err in a["errors"]:
-            lines.append(f"  ! {err}")
+        whole = notebook_failure(a["checks"])
+        if whole is not None:
+            lines.append(f"  x [{whole['pitfall']}] {whole['message'][len(NOTEBOOK_PROBLEM):]}")
+        else:
+            lines.extend(f"  ! {err}" for err in a["errors"])
         functions = by_function(a["checks"])
         width = max((len(f) for f in functions), default=0)
         for fn, checks in functions.items():
@@ -109,7 +124,7 @@ def format_report(results: dict[str, Any], failures: bool = True) -> str:
             labels = sorted({c["pitfall"] for c in checks if c["pitfall"]})
             mark = "ok" if got == total else ", ".join(labels)
             lines.append(f"  {fn:<{width}}  {fmt_points(got):>4} / {fmt_points(total):<4} {mark}")
-            if not failures:
+            if not failures or whole is not None:
                 continue
             once = shared_failure(checks)
             if once is not None:
