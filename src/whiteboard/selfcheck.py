@@ -139,9 +139,10 @@ def _serve_snapshot(sock: socket.socket, namespace: dict, autograder: Path) -> N
     process.serve(sock, namespace, only_loaded=True)
 
 
-def check(function: str | None, assignment: str | None = None, namespace: dict | None = None) -> None:
+def check(function: str | None, assignment: str | None = None, namespace: dict | None = None,
+          show: bool = True) -> dict | None:
     """Run the public checks of `function` (all of the assignment's when None) against the live
-    definitions and print the outcome."""
+    definitions, print the outcome (unless `show` is False) and return the assignment's results."""
     if os.environ.get("WHITEBOARD_WORKER") or os.environ.get("NBGRADER_EXECUTION"):
         return  # grading runs these checks itself, in isolation
     from whiteboard.grading.course import find_autograder
@@ -189,11 +190,12 @@ def check(function: str | None, assignment: str | None = None, namespace: dict |
             _reap(pid)
     if msg.get("error"):
         print(f"Self-check unavailable: {msg['error']}")
-        return
-    if function is None:
+        return None
+    if show and function is None:
         print_all(msg["result"], assignment)
-    else:
+    elif show:
         print_result(msg["result"], function)
+    return msg["result"]
 
 
 def _reap(pid: int) -> None:

@@ -228,6 +228,41 @@ class Check:
                 continue
         return None
 
+    # -- answers given as values ------------------------------------------------------------------
+
+    def answer(self, name: str) -> Any:
+        """The value the notebook left in its module-level variable `name` (None if it set none)."""
+        return self.run(name, "read", {"names": [name]}, module="common")[name]
+
+    def expect_answer(self, name: str, kind: str, options: tuple = (), shown: str | None = None) -> Any:
+        """Grade the variable `name` as an answer of `kind`:
+
+            "choice"  one of `options` (strings)        "set"     a set of `options`
+            "order"   a list of all `options`           "mapping" a dict of `options`' keys to values
+            "count"   an int                            "number"  a number (relative 1e-3)
+            "numbers" a list of numbers                 "counts"  a tuple of ints
+
+        None is not-implemented; a value of another type, or outside the listed options, is
+        wrong-type (the message lists what is allowed); a listed wrong answer names its
+        misconception; any other wrong answer is wrong-value. Returns the value when right.
+        """
+        from whiteboard.grading import answers
+
+        value = self.answer(name)
+        what = shown or f"`{name}`"
+        if value is None:
+            raise self.fail("not-implemented", f"{what} is still None: set it to your answer.")
+        problem = _answer_type_problem(value, kind, options)
+        if problem:
+            raise self.fail("wrong-type", f"{what} = {show(value)}: {problem}")
+        answer_key = self._ask(lambda: self.assignment.oracle.answer_key(name))
+        if answers.matches(value, answer_key["right"]):
+            return value
+        for wrong_key, label in answer_key["wrong"]:
+            if answers.matches(value, wrong_key):
+                raise self.fail(label, f"{what} = {show(value)} is not right.")
+        raise self.fail("wrong-value", f"{what} = {show(value)} is not right.")
+
     def match_variant(self, got: Any, candidates: list[tuple[str, Any]],
                       compare: Callable[[Any, Any], bool]) -> str | None:
         """The label of the first (label, value) candidate for which compare(got, value) holds."""
@@ -238,3 +273,46 @@ class Check:
             except Exception:
                 continue
         return None
+
+
+def _answer_type_problem(value: Any, kind: str, options: tuple) -> str | None:
+    """Why `value` is not an answer of `kind` (None when it is one)."""
+    def is_number(x):
+        return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+    listed = f"one of {', '.join(repr(o) for o in options)}" if options else ""
+    if kind == "choice":
+        return None if isinstance(value, str) and value in options else f"expected {listed}."
+    if kind == "set":
+        items = list(value) if isinstance(value, (set, frozenset, list, tuple)) else None
+        if items is None or not all(isinstance(v, str) and v in options for v in items):
+            return f"expected a set of items, each {listed}."
+        return None
+    if kind == "order":
+        if not isinstance(value, (list, tuple)) or sorted(map(str, value)) != sorted(options):
+            return f"expected a list holding each of {', '.join(repr(o) for o in options)} once, in some order."
+        return None
+    if kind == "mapping":
+        keys, values = options
+        if (not isinstance(value, dict) or set(value) != set(keys)
+                or not all(isinstance(v, str) and v in values for v in value.values())):
+            return (f"expected a dict with the keys {', '.join(repr(k) for k in keys)}, each mapped to one of "
+                    f"{', '.join(repr(v) for v in values)}.")
+        return None
+    if kind == "count":
+        ok = (isinstance(value, int) and not isinstance(value, bool)) or (isinstance(value, float) and value.is_integer())
+        return None if ok else "expected a whole number (an int)."
+    if kind == "number":
+        return None if is_number(value) else "expected a number."
+    if kind == "numbers":
+        n = len(options) if options else None
+        if not isinstance(value, (list, tuple)) or not all(is_number(v) for v in value) or (n and len(value) != n):
+            return f"expected a list of {n or 'some'} numbers."
+        return None
+    if kind == "counts":
+        n = len(options) if options else None
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value) \
+                or (n and len(value) != n):
+            return f"expected a tuple of {n or 'some'} whole numbers."
+        return None
+    raise ValueError(f"unknown answer kind {kind!r}")

@@ -6,6 +6,7 @@ A check never calls a reference directly; it asks its assignment's oracle:
     expected(function, args, kwargs)         the reference's result
     variants(function, args, kwargs)         [(label, result)] of every pitfall variant
     standin(function, args, kwargs)          the reference's result for a stand-in call
+    answer_key(name)                         digests of an answer given as a value (answers.py)
     trace(module, harness, params, function) the harness run on the references' namespace
     variant_traces(...)                      [(label, trace)] with one variant swapped in
 
@@ -85,6 +86,15 @@ class LiveOracle:
         if function not in self.standins:
             raise LookupError(f"{function} is not a stand-in")
         return self.expected(function, args, kwargs)
+
+    def answer_key(self, name: str) -> dict:
+        """For an answer given as a value: digests of the right answer and of each listed wrong
+        answer with its label (see answers.py), never the answers themselves."""
+        from whiteboard.grading import answers
+
+        right = self.references.ANSWERS[name]
+        wrong = getattr(self.references, "WRONG_ANSWERS", {}).get(name, [])
+        return {"right": answers.key(right), "wrong": [[answers.key(v), label] for v, label in wrong]}
 
     # -- harness traces -------------------------------------------------------------------------
 
@@ -185,6 +195,9 @@ class RecordingOracle:
         return self._put("standin", function, [list(args), kwargs],
                          self.live.standin(function, args, kwargs))
 
+    def answer_key(self, name):
+        return self._put("answer_key", name, [], self.live.answer_key(name))
+
     def trace(self, module, harness, params, function):
         self.variant_traces(module, harness, params, function)
         return self._put("trace", f"{module}.{harness}", [params],
@@ -239,6 +252,9 @@ class FrozenOracle:
 
     def standin(self, function, args, kwargs):
         return self._get("standin", function, [list(args), kwargs])
+
+    def answer_key(self, name):
+        return self._get("answer_key", name, [])
 
     def trace(self, module, harness, params, function):
         return self._get("trace", f"{module}.{harness}", [params])
@@ -314,6 +330,9 @@ class ComparingOracle:
             self.fallbacks.append(f"stand-in {function}")
             return self.live.standin(function, args, kwargs)
         return self._both(f"stand-in {function}", lambda o: o.standin(function, args, kwargs))
+
+    def answer_key(self, name):
+        return self._both(f"answer key of {name}", lambda o: o.answer_key(name))
 
     def trace(self, module, harness, params, function):
         return self._both(f"trace {harness}", lambda o: o.trace(module, harness, params, function))

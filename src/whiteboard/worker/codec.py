@@ -9,7 +9,7 @@ A message is one frame on a stream socket:
     MAGIC (4 bytes) | header length (4) | blob length (8) | header JSON | blobs
 
 Containers are tagged so that a student's dict can never be mistaken for one of ours:
-``{"L": [...]}`` list, ``{"T": [...]}`` tuple, ``{"D": [[key, value], ...]}`` dict,
+``{"L": [...]}`` list, ``{"T": [...]}`` tuple, ``{"Z": [...]}`` set, ``{"D": [[key, value], ...]}`` dict,
 ``{"A": i}`` ndarray, ``{"X": i, ...}`` torch tensor, ``{"S": dtype, "v": x}`` numpy scalar,
 ``{"O": type name, "repr": text}`` anything else (reported, never rebuilt).
 
@@ -96,6 +96,8 @@ def _to_tree(obj: Any, masked: bool = False) -> tuple[Any, list[np.ndarray]]:
             return float(x)
         if type(x) in (list, tuple):
             return {"L" if type(x) is list else "T": [enc(v, depth + 1) for v in x]}
+        if type(x) in (set, frozenset):
+            return {"Z": [enc(v, depth + 1) for v in x]}
         if type(x) is dict:
             return {"D": [[enc(k, depth + 1), enc(v, depth + 1)] for k, v in x.items()]}
         if tensor is not None and type(x).__name__ == "Size":
@@ -171,6 +173,8 @@ def _from_tree(tree: Any, array_at, masked: bool = False) -> Any:
             return [dec(v) for v in x["L"]]
         if "T" in x:
             return tuple(dec(v) for v in x["T"])
+        if "Z" in x:
+            return {_hashable(dec(v)) for v in x["Z"]}
         if "D" in x:
             return {_hashable(dec(k)): dec(v) for k, v in x["D"]}
         if "A" in x:
