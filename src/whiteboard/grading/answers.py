@@ -11,6 +11,7 @@ plain form:
     set                  {"s": digest of its sorted items}  (a list or tuple of the items too)
     dict                 {"d": digest of its sorted items}
     list / tuple         {"l": [key of each item]}          (a tuple for a list and back)
+    ANY                  {"a": ""}                          (matches any value: "6 as the first entry")
 
 `key(value)` makes a key; `matches(value, key)` compares a student's value with one.
 """
@@ -23,6 +24,16 @@ from typing import Any
 SALT = "whiteboard-answer-v1"
 SIGNIFICANT = 4
 RTOL = 1e-3
+
+
+class _Any:
+    """A wildcard inside a listed wrong answer: `(6, ANY, ANY)` is any triple starting with 6."""
+
+    def __repr__(self) -> str:
+        return "ANY"
+
+
+ANY = _Any()
 
 
 def _digest(text: str) -> str:
@@ -48,6 +59,8 @@ def _canonical(x: Any) -> str:
 
 def key(value: Any) -> dict:
     """The answer key of a right (or listed wrong) answer."""
+    if value is ANY:
+        return {"a": ""}
     if isinstance(value, (set, frozenset)):
         return {"s": _digest("|".join(sorted(_canonical(v) for v in value)))}
     if isinstance(value, dict):
@@ -78,6 +91,8 @@ def matches(value: Any, answer_key: dict) -> bool:
     rules (a set may come as a list or tuple, a list as a tuple, counts exact, other numbers to a
     relative 1e-3)."""
     kind, expected = next(iter(answer_key.items()))
+    if kind == "a":
+        return True
     if kind == "s":
         if not isinstance(value, (set, frozenset, list, tuple)):
             return False

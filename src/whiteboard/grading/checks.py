@@ -248,7 +248,7 @@ class Check:
         """
         from whiteboard.grading import answers
 
-        value = self.answer(name)
+        value = _plain(self.answer(name))
         what = shown or f"`{name}`"
         if value is None:
             raise self.fail("not-implemented", f"{what} is still None: set it to your answer.")
@@ -273,6 +273,19 @@ class Check:
             except Exception:
                 continue
         return None
+
+
+def _plain(value: Any) -> Any:
+    """NumPy and torch scalars as Python numbers, 1-D arrays and tensors as lists (a student may
+    compute an answer with either)."""
+    from whiteboard.grading.compare import as_numpy, is_array
+
+    if isinstance(value, np.generic):
+        return value.item()
+    if is_array(value):
+        array = as_numpy(value)
+        return array.item() if array.ndim == 0 else array.tolist() if array.ndim == 1 else value
+    return value
 
 
 def _answer_type_problem(value: Any, kind: str, options: tuple) -> str | None:

@@ -51,8 +51,11 @@ class Labels:
     """One assignment's labels (the generic ones included), their explanations and detectors."""
 
     def __init__(self, functions: tuple[str, ...] | list[str], catalogue: dict[str, tuple[str, str]],
-                 uses: tuple[str, ...] = (), extra: dict[str, tuple[str, str]] | None = None):
+                 uses: tuple[str, ...] = (), extra: dict[str, tuple[str, str]] | None = None,
+                 values: bool = False):
+        """`values`: the "functions" are module-level variables holding answers (a drill)."""
         self.functions = tuple(functions)
+        self.values = values
         self.catalogue = dict(catalogue)
         self.uses = tuple(uses)
         self.extra = dict(extra or {})
