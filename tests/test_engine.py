@@ -3,6 +3,7 @@ environment under /tmp, and the authoring example that does what it says."""
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -172,3 +173,43 @@ def test_whiteboard_new_writes_a_skeleton_that_grades(tmp_path):
                               "--submission", str(tmp_path / "sub"), "-q", "-p", "no:cacheprovider",
                               "--rootdir", str(course)], cwd=course, capture_output=True, text=True, timeout=300)
     assert grading.returncode == 0 and "skipped" in grading.stdout, grading.stdout[-2000:]
+
+
+@pytest.mark.skipif(sys.platform != "linux" or os.geteuid() != 0, reason="the uid drop needs root")
+def test_an_environment_other_users_cannot_enter_keeps_its_packages(tmp_path):
+    """The worker drops to an unprivileged uid; a Python environment behind a directory only root
+    may enter (pyenv under /root, mode 700) must still serve the imports the zygote did not
+    preload (scipy, or a module of the student's own found through sys.path)."""
+    locked = Path.home() / f".whiteboard-test-{os.getpid()}"
+    site = locked / "site"
+    site.mkdir(parents=True)
+    try:
+        locked.chmod(0o700)
+        (site / "locked_helper_module.py").write_text("VALUE = 41\n")
+        sub = tmp_path / "submission" / "q05_cross_entropy"
+        sub.mkdir(parents=True)
+        import nbformat
+
+        nb = nbformat.read(str(ROOT / "solutions" / "q05_cross_entropy" / "q05_cross_entropy.ipynb"), as_version=4)
+        nb.cells.append(nbformat.v4.new_code_cell(
+            "_good = softmax\n"
+            "def softmax(z, axis=-1):\n"
+            "    import scipy.special, locked_helper_module  # imported only when called, after the uid drop\n"
+            "    assert locked_helper_module.VALUE == 41\n"
+            "    return scipy.special.softmax(z, axis=axis)\n"))
+        nbformat.write(nb, str(sub / "q05_cross_entropy.ipynb"))
+        script = ("import json\nfrom whiteboard.grading.grade import grade\n"
+                  f"r = grade({str(tmp_path / 'submission')!r}, ['q05_cross_entropy'], public_only=True)\n"
+                  "print(json.dumps(r['assignments']['q05_cross_entropy']))\n")
+        run = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True,
+                             env=dict(os.environ, PYTHONPATH=str(site)), timeout=600)
+        assert run.returncode == 0, run.stderr[-3000:]
+        import json
+
+        result = json.loads(run.stdout.strip().splitlines()[-1])
+        failed = [(c["id"], c["message"][:300]) for c in result["checks"] if not c["passed"]]
+        assert not failed, failed
+    finally:
+        import shutil
+
+        shutil.rmtree(locked)

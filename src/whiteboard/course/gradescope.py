@@ -269,7 +269,7 @@ def _pts(x: float) -> str:
 
 def to_gradescope(assignments: dict[str, dict], notes: list[str], status: dict[str, str],
                   settings: dict[str, Any], elapsed: float) -> dict[str, Any]:
-    """results.json from the kit's per-assignment results (design.md's format)."""
+    """results.json from the kit's per-assignment results (README, Results)."""
     tests: list[dict] = []
     lines: list[str] = []
     for name, result in assignments.items():

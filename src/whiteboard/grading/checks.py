@@ -38,12 +38,16 @@ class Assignment:
     Lives as long as the notebook is graded; every check of it shares the notebook process.
     """
 
-    def __init__(self, name: str, notebook, oracle, labels: Labels, secret: str = ""):
+    def __init__(self, name: str, notebook, oracle, labels: Labels, secret: str = "",
+                 forbidden: dict | tuple = ()):
+        """`forbidden`: the APIs the exercise must do without (dotted names), for every function
+        (a tuple) or per function (a dict); the labels module's FORBIDDEN."""
         self.name = name
         self.notebook = notebook
         self.oracle = oracle
         self.labels = labels
         self.secret = secret
+        self.forbidden = forbidden
         self.timed_out: set[str] = set()  # functions that already hung: later checks fail at once
 
     def check(self, check_id: str, hidden: bool = False) -> "Check":
@@ -120,8 +124,12 @@ class Check:
             timeout: float | None = None, forbidden: tuple = (), seed: int = 0,
             raise_forbidden: bool = True) -> Any:
         """Run harness `harness` of autograder/harnesses/<module>.py (default: this assignment's)
-        on the student's namespace, exercising `function`; return what it returns."""
+        on the student's namespace, exercising `function`; return what it returns. `forbidden`
+        defaults to what the labels module's FORBIDDEN says of `function`."""
         self._guard(function)
+        if not forbidden:
+            rule = self.assignment.forbidden
+            forbidden = tuple(rule.get(function, ()) if isinstance(rule, dict) else rule)
         try:
             out: CallResult = self.assignment.notebook.run(
                 module or self.assignment.name, harness, params, standins=self._standins(function),

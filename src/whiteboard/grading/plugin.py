@@ -78,7 +78,8 @@ class GradingSession:
         return self.assignments[(case, name)]
 
     def _open(self, name: str, autograder: Path, case: str) -> Assignment:
-        labels = importlib.import_module(f"autograder.labels.{name}").LABELS
+        labels_module = importlib.import_module(f"autograder.labels.{name}")
+        labels = labels_module.LABELS
         if name not in self.oracles:
             make = self.settings.oracle
             self.oracles[name] = make(name, autograder) if make else open_oracle(name, autograder,
@@ -96,7 +97,8 @@ class GradingSession:
         harnesses = autograder / "harnesses"
         notebook = (opener(name, path, answer_standin, harnesses) if opener else
                     Notebook(path, name, references=answer_standin, harnesses=harnesses))
-        return Assignment(name, notebook, oracle, labels, secret=course_secret(autograder.parent))
+        return Assignment(name, notebook, oracle, labels, secret=course_secret(autograder.parent),
+                          forbidden=getattr(labels_module, "FORBIDDEN", ()))
 
     def close(self) -> None:
         for assignment in self.assignments.values():

@@ -1,4 +1,4 @@
-"""The walls around one notebook process (issue #3): what a student who tries cannot get past.
+"""The walls around one notebook process: what a student who tries cannot get past.
 
 Two halves:
 
@@ -380,6 +380,8 @@ def lock_down(config: dict, off: list[str]) -> str:
         try:
             _mount("none", "/", None, MS_REC | MS_PRIVATE)  # nothing we mount leaks out
             _private_tmp(config.get("expose", ()))
+            if config.get("uid") is not None and "uid-drop" not in skip:
+                _open_the_way(config.get("expose", ()))
             for path in config.get("hidden", ()):
                 _hide(path)
         except OSError:
@@ -423,29 +425,59 @@ def lock_down(config: dict, off: list[str]) -> str:
 TMP_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
 
 
+def _overlay(root: str, expose, options: str) -> None:
+    """Cover `root` with an empty tmpfs (mount `options`), then bind the directories of `expose`
+    that lie under it back, read-only; the directories the tmpfs needs on the way to them are
+    created world-readable."""
+    real = os.path.realpath(root)
+    keep = sorted({os.path.realpath(e) for e in expose
+                   if os.path.realpath(e).startswith(real + os.sep) and os.path.isdir(e)})
+    old = os.open(root, os.O_PATH | os.O_DIRECTORY) if keep else None
+    try:
+        _mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, options)
+        for path in keep:
+            if any(path.startswith(k + os.sep) for k in keep if k != path):
+                continue  # inside a directory bound already
+            inside = os.path.join(root, os.path.relpath(path, real))
+            os.makedirs(inside, mode=0o755, exist_ok=True)
+            _mount(f"/proc/self/fd/{old}/{os.path.relpath(path, real)}", inside, None, MS_BIND | MS_REC)
+            _mount("none", inside, None, MS_BIND | MS_RDONLY | MS_REC | 32)  # 32 = MS_REMOUNT
+    finally:
+        if old is not None:
+            os.close(old)
+
+
 def _private_tmp(expose) -> None:
     """An empty private tmpfs on each of TMP_DIRS, with the directories of `expose` that lie under
     one of them (a virtual environment in /tmp, a sys.path entry there) bound back read-only: a
     throwaway environment under /tmp must keep its packages."""
     for tmp in TMP_DIRS:
-        if not os.path.isdir(tmp):
-            continue
-        real = os.path.realpath(tmp)
-        keep = sorted({os.path.realpath(e) for e in expose
-                       if os.path.realpath(e).startswith(real + os.sep) and os.path.isdir(e)})
-        old = os.open(tmp, os.O_PATH | os.O_DIRECTORY) if keep else None
+        if os.path.isdir(tmp):
+            _overlay(tmp, expose, f"size={TMP_BYTES},mode=1777")
+
+
+def _closed_ancestor(path: str) -> str | None:
+    """The first directory on the way to `path` that other users may not enter (no o+x), or None."""
+    parts = os.path.realpath(path).split(os.sep)[1:]
+    for i in range(1, len(parts)):
+        ancestor = os.sep + os.sep.join(parts[:i])
         try:
-            _mount("tmpfs", tmp, "tmpfs", MS_NOSUID | MS_NODEV, f"size={TMP_BYTES},mode=1777")
-            for path in keep:
-                if any(path.startswith(k + os.sep) for k in keep if k != path):
-                    continue  # inside a directory bound already
-                inside = os.path.join(tmp, os.path.relpath(path, real))
-                os.makedirs(inside, exist_ok=True)
-                _mount(f"/proc/self/fd/{old}/{os.path.relpath(path, real)}", inside, None, MS_BIND | MS_REC)
-                _mount("none", inside, None, MS_BIND | MS_RDONLY | MS_REC | 32)  # 32 = MS_REMOUNT
-        finally:
-            if old is not None:
-                os.close(old)
+            if not os.stat(ancestor).st_mode & 0o001:
+                return ancestor
+        except OSError:
+            return None
+    return None
+
+
+def _open_the_way(expose) -> None:
+    """Before the uid drop: the Python environment may live where the dropped uid cannot go (pyenv
+    under /root, mode 700). Cover each such closed directory with a world-readable tmpfs holding
+    only the environment's directories, bound back read-only, so that the worker can still import
+    a module the zygote did not preload (scipy, a lazily imported part of torch)."""
+    closed = sorted({a for e in expose if (a := _closed_ancestor(e)) is not None})
+    for root in closed:
+        if not any(root.startswith(c + os.sep) for c in closed if c != root):
+            _overlay(root, expose, "size=64k,mode=0755")
 
 
 def expose_paths() -> list[str]:
