@@ -1,8 +1,9 @@
-"""Harnesses for q15_self_attention: build the student's MultiHeadAttention in the worker.
+"""Harnesses for q15_self_attention: build a MultiHeadAttention, and watch a decoding loop.
 
-A module cannot cross the process boundary, so these run in the worker: they construct the
-student's class, load the weights the check sent, run it, and send back plain data (tensors,
-lists of strings). They never hold an expected value.
+A module cannot cross the process boundary, so these run next to the code they exercise: in the
+worker on the student's namespace, and through the oracle on the references' namespace (which
+gives the expected trace). They construct the class, load the weights the check sent, run it, and
+send back plain data (tensors, lists of strings). They never hold an expected value.
 """
 from __future__ import annotations
 
@@ -70,3 +71,25 @@ def mha_forward(namespace: dict, d_model: int, n_heads: int, weights: dict, x, m
     if isinstance(out, (tuple, list)) and len(out) in (1, 2) and isinstance(out[0], torch.Tensor):
         out, returned_tuple = out[0], True
     return {"problems": [], "out": out, "returned_tuple": returned_tuple}
+
+
+def kv_cache_run(namespace: dict, q, k, v) -> dict:
+    """Run kv_cache_attention(q, k, v) with kv_cache_step watched: its output, and for each call
+    of kv_cache_step the number of tokens in the cache it was given (0 for None, -1 for a cache
+    that is not a pair of tensors)."""
+    step = get_function(namespace, "kv_cache_step")
+    lengths: list = []
+
+    def watched(q_t, k_t, v_t, cache, *args, **kwargs):
+        try:
+            lengths.append(0 if cache is None else int(cache[0].shape[0]))
+        except Exception:
+            lengths.append(-1)
+        return step(q_t, k_t, v_t, cache, *args, **kwargs)
+
+    namespace["kv_cache_step"] = watched
+    try:
+        out = get_function(namespace, "kv_cache_attention")(q, k, v)
+    finally:
+        namespace["kv_cache_step"] = step
+    return {"out": out, "cache_lengths": lengths}

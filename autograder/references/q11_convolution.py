@@ -9,55 +9,16 @@ import math
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from whiteboard.grading.checks import Pitfalls
-
-LABELS = {
-    "missing-plus-one": ("the output size is one too small: the +1 that counts the first window "
-                         "position was left out.",
-                         "The window can start at 0, s, 2s, ... up to the last start that still "
-                         "fits, so there are floor((n + 2p - d*(k-1) - 1) / s) + 1 positions: "
-                         "count the first one too."),
-    "not-floored": ("the division by the stride was not rounded down: a window that would hang "
-                    "over the edge was counted (or a fraction was returned).",
-                    "Use integer floor division, (n + 2*padding - d*(k-1) - 1) // stride + 1, and "
-                    "drop the incomplete window at the border, as PyTorch does by default."),
-    "padding-one-side": ("the padding was added only once, but it goes on both sides of the input.",
-                         "A padding of p adds p rows at the top and p at the bottom: the padded "
-                         "length is n + 2*p."),
-    "ignores-dilation": ("the dilation was ignored: a dilated kernel covers more input than its "
-                         "number of taps.",
-                         "With dilation d a kernel of size k spans d*(k-1) + 1 input positions; use "
-                         "that effective size in place of k."),
-    "flipped-kernel": ("the kernel was flipped, which is the mathematical convolution; deep-learning "
-                       "'convolutions' (torch.nn.functional.conv2d) are cross-correlations.",
-                       "Multiply each window by w as it is: out[n, f, i, j] = sum over c, u, v of "
-                       "x[n, c, i*s + u, j*s + v] * w[f, c, u, v], with no [::-1]."),
-    "stride-ignored": ("the stride was not applied: the window moved by one pixel (or the output "
-                       "has the stride-1 size).",
-                       "Output position (i, j) reads the window starting at (i*stride, j*stride), "
-                       "and the output size uses the stride: (H + 2p - KH) // stride + 1."),
-    "channels-not-summed": ("the input channels were not all combined: each filter spans every input "
-                            "channel, and its output is the sum over all of them.",
-                            "For filter f take the full (C, KH, KW) block: "
-                            "np.sum(window * w[f]) over channels and kernel taps together "
-                            "(accumulate with +=, do not overwrite or average); a filter has "
-                            "C*KH*KW weights."),
-    "bias-missing": ("the bias was left out.",
-                     "When a bias is given, add b[f] to every output position of filter f "
-                     "(out + b[None, :, None, None]); in a parameter count, each output "
-                     "channel or unit has one bias when bias=True."),
-    "ignores-stride-product": ("the strides of the earlier layers were not multiplied together: a "
-                               "kernel tap of layer l is as far apart in the input as the product "
-                               "of the strides of the layers before l.",
-                               "Keep a running jump j (start at 1) and receptive field r (start at "
-                               "1): for each (k, s): r += (k - 1) * j, then j *= s. Or go backwards "
-                               "from the output: r = (r - 1) * s + k."),
-}
+from autograder.labels.q11_convolution import FORBIDDEN, LABELS  # noqa: F401 - FORBIDDEN: torch
+from whiteboard.grading.pitfalls import Pitfalls
 
 PITFALLS = Pitfalls(LABELS)
 
 # A student's conv2d or max_pool2d that calls their own conv_output_size gets the reference instead.
 STANDINS = ("conv_output_size",)
+
+# FORBIDDEN lives with the labels, because the check module (which ships to students and must not
+# import this file) passes it to every call: {function: the torch entry points it must not use}.
 
 
 def _pair(v):

@@ -2,117 +2,32 @@
 
 Each reference function is what the student is asked to write. Each `@PITFALLS.variant` is the same
 function written with one well-known mistake; when a student's answer is wrong, the variant that
-reproduces it names the mistake. `MultiHeadAttention` is a module, so its checks build the student's
-module in the worker (whiteboard.harnesses.q15_self_attention), load given weights into it, and
-compare its output here with `mha_expected` (PyTorch's own nn.MultiheadAttention with the same
-weights); `mha_variants` are the wrong forward passes that name its mistakes.
+reproduces it names the mistake.
+
+`MultiHeadAttention` is a module. Its checks run the harness `mha_forward`
+(autograder/harnesses/q15_self_attention.py), which builds the class, loads the check's weights
+into q_proj, k_proj, v_proj and out_proj and runs forward: on the student's class in the worker,
+and through the oracle on this module's class, which is PyTorch's own nn.MultiheadAttention
+(batch first) holding those weights, so the expected output is torch's by construction. The
+variants of the module are factories (d_model, n_heads) -> a module with one mistake, written out.
 
 Mask convention everywhere: boolean, True = this query may attend to this key.
 """
 import math
 
+import numpy as np
 import torch
 import torch.nn as nn
 
-from whiteboard.grading.checks import Pitfalls
-
-LABELS = {
-    # -- scaled_dot_product_attention ---------------------------------------------------------
-    "missing-sqrt-dk-scaling": (
-        "the scores q @ k^T were not divided by sqrt(d_k). Their spread grows like sqrt(d_k), so "
-        "softmax saturates to an almost one-hot distribution and its gradients vanish.",
-        "Divide the scores by math.sqrt(d_k) before the softmax, with d_k = q.shape[-1]."),
-    "scaled-by-dk": (
-        "the scores were divided by d_k instead of sqrt(d_k). A dot product of d_k unit-variance "
-        "terms has standard deviation sqrt(d_k), not d_k; dividing by d_k flattens the attention "
-        "towards uniform.",
-        "Use scores / math.sqrt(d_k) (or scores * d_k ** -0.5)."),
-    "softmax-over-queries": (
-        "softmax was taken over the query axis (dim=-2), so each key's column sums to 1 instead of "
-        "each query's row: a query's weights are no longer a distribution over the keys it reads.",
-        "Use softmax(scores, dim=-1): scores has shape (..., Tq, Tk) and every query (row) "
-        "distributes its attention over the keys (columns)."),
-    "mask-after-softmax": (
-        "the mask was applied to the weights after the softmax, so the surviving weights of a row "
-        "no longer sum to 1 (the masked keys kept their share of the normaliser).",
-        "Mask the scores before the softmax: scores.masked_fill(~mask, float('-inf')), then "
-        "softmax; the blocked keys then get exactly 0 and the rest sum to 1."),
-    "mask-inverted": (
-        "the mask was read the wrong way round: True was treated as 'blocked'. Here (as in "
-        "F.scaled_dot_product_attention) True means 'may attend'. nn.MultiheadAttention uses the "
-        "opposite convention for boolean masks, which is a common source of this mix-up.",
-        "Block where the mask is False: scores.masked_fill(~mask, float('-inf')) or "
-        "torch.where(mask, scores, float('-inf'))."),
-    "mask-fill-zero": (
-        "masked scores were set to 0 instead of -inf. exp(0) = 1, so a blocked key still gets "
-        "weight, and more than an allowed key whose score is negative.",
-        "Fill blocked scores with float('-inf') (or a very negative number such as "
-        "torch.finfo(scores.dtype).min) before the softmax, so that exp() makes them 0."),
-    # -- causal_mask ----------------------------------------------------------------------------
-    "causal-mask-excludes-diagonal": (
-        "the diagonal is False, so a token may not attend to itself: the first token then has "
-        "nothing to attend to at all (its softmax row is all -inf, which gives NaN).",
-        "Keep the diagonal: torch.tril(torch.ones(T, T, dtype=torch.bool)) (diagonal=0), i.e. "
-        "mask[i, j] = j <= i."),
-    "causal-mask-upper": (
-        "the mask is True above the diagonal, so every token attends to the future and not to the "
-        "past.",
-        "Row i is the query, column j the key: allow j <= i, the lower triangle (torch.tril)."),
-    # -- MultiHeadAttention ---------------------------------------------------------------------
-    "heads-split-without-transpose": (
-        "the projections were reshaped into heads without moving the head axis in front of the "
-        "time axis (or the heads were merged back without moving it back). A plain "
-        "view(B, n_heads, T, d_head) of a (B, T, d_model) tensor mixes features of different "
-        "tokens into one 'token', and attention over (B, T, n_heads, d_head) mixes heads, not "
-        "tokens.",
-        "Split with x.view(B, T, n_heads, d_head).transpose(1, 2) -> (B, n_heads, T, d_head); after "
-        "attention merge with out.transpose(1, 2).reshape(B, T, d_model)."),
-    "scale-by-d-model": (
-        "the scores were divided by sqrt(d_model). Each head's dot product has only "
-        "d_head = d_model / n_heads terms, so the right scale is sqrt(d_head).",
-        "Divide by math.sqrt(d_model // n_heads), the size of one head's query and key vectors."),
-    "missing-output-projection": (
-        "the concatenated heads were returned without the output projection out_proj, so the "
-        "heads' results are never mixed and out_proj's weights are ignored.",
-        "Finish forward with return self.out_proj(merged), merged of shape (B, T, d_model)."),
-    "projection-layers-wrong": (
-        "the module does not hold its projections as q_proj, k_proj, v_proj and out_proj, each "
-        "nn.Linear(d_model, d_model) with a bias, so the grader cannot load the test weights "
-        "into it.",
-        "In __init__ create self.q_proj = nn.Linear(d_model, d_model) and likewise k_proj, v_proj "
-        "and out_proj, and use exactly these in forward."),
-    # -- attention_score_flops ------------------------------------------------------------------
-    "flops-missing-factor-2": (
-        "each of the n*n scores is a dot product of length d: d multiplications and d additions, "
-        "and the count of n*n*d leaves out the additions.",
-        "Count a multiply-add as 2 FLOPs: 2 * n * n * d."),
-    "flops-not-quadratic": (
-        "the count grows linearly with the sequence length, but Q K^T has an entry for every "
-        "(query, key) pair: n * n of them.",
-        "Each of the n*n scores costs 2*d FLOPs, so the total is 2 * n * n * d."),
-    "flops-quadratic-in-d": (
-        "the count is quadratic in d. That is the cost of the projections (x @ W, d x d weights), "
-        "not of the scores Q K^T.",
-        "Q K^T multiplies (n, d) by (d, n): n*n dot products of length d, 2 * n * n * d FLOPs."),
-    # -- kv_cache_attention ---------------------------------------------------------------------
-    "cache-includes-future": (
-        "the token at step t attended to keys and values of later tokens, which a cache filled one "
-        "token at a time cannot hold yet (that is full, non-causal attention).",
-        "At step t attend to k[:t+1] and v[:t+1] only: append token t's key and value to the "
-        "cache, then attend with q[t] over everything cached so far."),
-    "cache-misses-current-token": (
-        "the current token's key and value were added to the cache after the attention step, so "
-        "token t attends only to tokens 0..t-1, never to itself (and token 0 to nothing).",
-        "Append k[t] and v[t] to the cache first, then attend with q[t] over the cache."),
-}
+from autograder.labels.q15_self_attention import FORBIDDEN, LABELS  # noqa: F401 - FORBIDDEN: see labels
+from whiteboard.grading.pitfalls import Pitfalls
 
 PITFALLS = Pitfalls(LABELS)
 
-# A student's function that calls another of these gets the reference instead (charged once).
-STANDINS = ("scaled_dot_product_attention", "causal_mask", "attention_score_flops")
-
-FORBIDDEN = ("torch.nn.functional.scaled_dot_product_attention", "torch.nn.MultiheadAttention",
-             "torch.nn.functional.multi_head_attention_forward")
+# A student's function that calls another of these gets the reference instead (charged once):
+# MultiHeadAttention and kv_cache_step may use scaled_dot_product_attention, kv_cache_attention
+# uses kv_cache_step, so each is charged only for its own mistakes.
+STANDINS = ("scaled_dot_product_attention", "causal_mask", "attention_score_flops", "kv_cache_step")
 
 
 def _t(x):
@@ -192,35 +107,6 @@ def sdpa_mask_fill_zero(q, k, v, mask=None):
     return _attention(q, k, v, mask, mask_mode="fill-zero")
 
 
-def _weights_of(got):
-    if isinstance(got, (tuple, list)) and len(got) == 2:
-        return got[1]
-    return None
-
-
-@PITFALLS.detector("scaled_dot_product_attention", "softmax-over-queries")
-def weights_sum_to_one_over_queries(got, q, k, v, mask=None):
-    w = _weights_of(got)
-    if w is None:
-        return False
-    w = _t(w).double()
-    rows, cols = w.sum(-1), w.sum(-2)
-    return (not torch.allclose(rows, torch.ones_like(rows), atol=1e-4)
-            and torch.allclose(cols, torch.ones_like(cols), atol=1e-4))
-
-
-@PITFALLS.detector("scaled_dot_product_attention", "mask-after-softmax")
-def weights_rows_below_one(got, q, k, v, mask=None):
-    """Masked weights are 0 but the rows sum to less than 1: the mask came after the softmax."""
-    w = _weights_of(got)
-    if w is None or mask is None:
-        return False
-    w = _t(w).double()
-    m = _t(mask).to(torch.bool).expand(w.shape)
-    rows = w.sum(-1)
-    return bool((w[~m].abs() < 1e-6).all() and (rows < 1 - 1e-4).any() and (rows <= 1 + 1e-4).all())
-
-
 def causal_mask(T):
     return torch.tril(torch.ones(int(T), int(T), dtype=torch.bool))
 
@@ -269,9 +155,85 @@ def flops_quadratic_in_both(n, d):
     return 2 * int(n) * int(n) * int(d) * int(d)
 
 
+
+# -- kv_cache_step -------------------------------------------------------------------------------
+
+def _step(q_t, k_t, v_t, cache, *, include_new=True, append=True, scale="sqrt", replace=False):
+    """One decoding step with one knob per classic mistake; the defaults are the right answer.
+
+    Returns (out_t, cache). Where the mistake leaves nothing to attend to (the new token excluded
+    at the first step), out_t is a fully masked array: any answer of the right shape matches.
+    """
+    q_t, k_t, v_t = _floats(q_t, k_t, v_t)
+    if cache is None:
+        old_k, old_v = k_t.new_zeros(0, k_t.shape[-1]), v_t.new_zeros(0, v_t.shape[-1])
+    else:
+        old_k, old_v = _t(cache[0]).to(k_t.dtype), _t(cache[1]).to(v_t.dtype)
+    new_k, new_v = torch.cat([old_k, k_t[None]]), torch.cat([old_v, v_t[None]])
+    keys, values = (new_k, new_v) if include_new else (old_k, old_v)
+    if len(keys) == 0:
+        out = np.ma.MaskedArray(np.zeros(v_t.shape[-1], dtype=np.float32), mask=True)
+    else:
+        out = _attention(q_t[None], keys, values, scale=scale)[0][0]
+    if replace:
+        returned = (k_t[None], v_t[None])
+    elif append:
+        returned = (new_k, new_v)
+    else:
+        returned = cache
+    return out, returned
+
+
+def kv_cache_step(q_t, k_t, v_t, cache):
+    return _step(q_t, k_t, v_t, cache)
+
+
+@PITFALLS.variant("kv_cache_step", "new-token-excluded")
+def kv_cache_step_attends_before_appending(q_t, k_t, v_t, cache):
+    return _step(q_t, k_t, v_t, cache, include_new=False)
+
+
+@PITFALLS.variant("kv_cache_step", "cache-not-updated")
+def kv_cache_step_cache_unchanged(q_t, k_t, v_t, cache):
+    return _step(q_t, k_t, v_t, cache, append=False)
+
+
+@PITFALLS.variant("kv_cache_step", "cache-not-updated")
+def kv_cache_step_never_appends(q_t, k_t, v_t, cache):
+    """The new token never enters the cache, so it is not attended to either."""
+    return _step(q_t, k_t, v_t, cache, include_new=False, append=False)
+
+
+@PITFALLS.variant("kv_cache_step", "cache-not-updated")
+def kv_cache_step_cache_replaced(q_t, k_t, v_t, cache):
+    """The cache becomes the new token alone."""
+    return _step(q_t, k_t, v_t, cache, replace=True)
+
+
+@PITFALLS.variant("kv_cache_step", "missing-sqrt-dk-scaling")
+def kv_cache_step_unscaled(q_t, k_t, v_t, cache):
+    return _step(q_t, k_t, v_t, cache, scale=None)
+
+
+@PITFALLS.variant("kv_cache_step", "scaled-by-dk")
+def kv_cache_step_scaled_by_dk(q_t, k_t, v_t, cache):
+    return _step(q_t, k_t, v_t, cache, scale="dk")
+
+
+# -- kv_cache_attention --------------------------------------------------------------------------
+
 def kv_cache_attention(q, k, v):
-    q, k, v = _floats(q, k, v)
-    return _attention(q, k, v, causal_mask(q.shape[-2]))[0]
+    cache, outputs = None, []
+    for t in range(_t(q).shape[0]):
+        out_t, cache = kv_cache_step(q[t], k[t], v[t], cache)
+        outputs.append(_t(out_t))
+    return torch.stack(outputs)
+
+
+@PITFALLS.variant("kv_cache_attention", "cache-not-updated")
+def kv_cache_attention_cache_not_passed_on(q, k, v):
+    """Every step starts from an empty cache: each token attends to itself alone."""
+    return torch.stack([_t(kv_cache_step(q[t], k[t], v[t], None)[0]) for t in range(_t(q).shape[0])])
 
 
 @PITFALLS.variant("kv_cache_attention", "cache-includes-future")
@@ -279,21 +241,14 @@ def kv_cache_full_attention(q, k, v):
     return _attention(q, k, v)[0]
 
 
-@PITFALLS.variant("kv_cache_attention", "cache-misses-current-token")
+@PITFALLS.variant("kv_cache_attention", "new-token-excluded")
 def kv_cache_without_current(q, k, v):
+    """Token t attends to tokens 0..t-1; row 0 (nothing to attend to) matches anything."""
     q, k, v = _floats(q, k, v)
-    return _attention(q, k, v, causal_mask_strict(q.shape[-2]))[0]
-
-
-@PITFALLS.detector("kv_cache_attention", "cache-misses-current-token")
-def kv_cache_without_current_rows(got, q, k, v):
-    """Rows 1.. match attention over the strictly earlier tokens (row 0 may be NaN, 0 or anything)."""
-    q, k, v = _floats(q, k, v)
-    g = _t(got).to(q.dtype)
-    if g.shape != (q.shape[0], v.shape[1]) or q.shape[0] < 2:
-        return False
-    want = kv_cache_without_current(q, k, v)
-    return torch.allclose(g[1:], want[1:], rtol=1e-4, atol=1e-5)
+    out = _attention(q, k, v, causal_mask_strict(q.shape[-2]))[0].numpy()
+    mask = np.zeros(out.shape, dtype=bool)
+    mask[0] = True
+    return np.ma.MaskedArray(np.nan_to_num(out), mask=mask)
 
 
 @PITFALLS.variant("kv_cache_attention", "missing-sqrt-dk-scaling")
@@ -306,97 +261,83 @@ def kv_cache_scaled_by_dk(q, k, v):
     return _attention(q, k, v, causal_mask(_t(q).shape[-2]), scale="dk")[0]
 
 
-# -- MultiHeadAttention ------------------------------------------------------------------------
+# -- MultiHeadAttention --------------------------------------------------------------------------
 
 PROJECTIONS = ("q_proj", "k_proj", "v_proj", "out_proj")
 
 
 class MultiHeadAttention(nn.Module):
-    """The reference module (what the notebook's solution writes)."""
+    """The expected module: torch's nn.MultiheadAttention (batch first) run with the weights of
+    the four projections a student's module holds, so the two agree by construction."""
 
     def __init__(self, d_model, n_heads):
         super().__init__()
-        assert d_model % n_heads == 0
-        self.n_heads, self.d_head = n_heads, d_model // n_heads
+        self.d_model, self.n_heads = int(d_model), int(n_heads)
         self.q_proj = nn.Linear(d_model, d_model)
         self.k_proj = nn.Linear(d_model, d_model)
         self.v_proj = nn.Linear(d_model, d_model)
         self.out_proj = nn.Linear(d_model, d_model)
 
     def forward(self, x, mask=None):
-        B, T, D = x.shape
-
-        def split(t):
-            return t.view(B, T, self.n_heads, self.d_head).transpose(1, 2)
-
-        out, _ = scaled_dot_product_attention(split(self.q_proj(x)), split(self.k_proj(x)),
-                                              split(self.v_proj(x)), mask)
-        return self.out_proj(out.transpose(1, 2).reshape(B, T, D))
-
-
-def mha_weights(d_model, seed):
-    """Seeded weights for the four projections: name -> {"weight": (D, D), "bias": (D,)}."""
-    g = torch.Generator().manual_seed(seed)
-    bound = 1 / math.sqrt(d_model)
-    out = {}
-    for name in PROJECTIONS:
-        out[name] = {"weight": (torch.rand(d_model, d_model, generator=g) * 2 - 1) * bound * 2,
-                     "bias": (torch.rand(d_model, generator=g) * 2 - 1) * bound}
-    return out
-
-
-def mha_expected(d_model, n_heads, weights, x, mask=None):
-    """PyTorch's nn.MultiheadAttention (batch_first) with the same weights: the expected output."""
-    x = _t(x).float()
-    B, T, _ = x.shape
-    mha = nn.MultiheadAttention(d_model, n_heads, batch_first=True)
-    with torch.no_grad():
-        mha.in_proj_weight.copy_(torch.cat([_t(weights[n]["weight"]) for n in PROJECTIONS[:3]]))
-        mha.in_proj_bias.copy_(torch.cat([_t(weights[n]["bias"]) for n in PROJECTIONS[:3]]))
-        mha.out_proj.weight.copy_(_t(weights["out_proj"]["weight"]))
-        mha.out_proj.bias.copy_(_t(weights["out_proj"]["bias"]))
-    mha.eval()
-    attn_mask = None
-    if mask is not None:
-        # nn.MultiheadAttention's boolean masks mean "blocked": invert ours, and give it one
-        # (T, T) mask per batch element and head.
-        m = _t(mask).to(torch.bool).expand(B, n_heads, T, T).reshape(B * n_heads, T, T)
-        attn_mask = ~m
-    with torch.no_grad():
+        x = _t(x).float()
+        B, T, _ = x.shape
+        mha = nn.MultiheadAttention(self.d_model, self.n_heads, batch_first=True)
+        with torch.no_grad():
+            mha.in_proj_weight.copy_(torch.cat([self.q_proj.weight, self.k_proj.weight,
+                                                self.v_proj.weight]))
+            mha.in_proj_bias.copy_(torch.cat([self.q_proj.bias, self.k_proj.bias, self.v_proj.bias]))
+            mha.out_proj.weight.copy_(self.out_proj.weight)
+            mha.out_proj.bias.copy_(self.out_proj.bias)
+        mha.train(self.training)
+        attn_mask = None
+        if mask is not None:
+            # nn.MultiheadAttention's boolean masks mean "blocked": invert ours, and give it one
+            # (T, T) mask per batch element and head.
+            m = _t(mask).to(torch.bool).expand(B, self.n_heads, T, T).reshape(B * self.n_heads, T, T)
+            attn_mask = ~m
         out, _ = mha(x, x, x, attn_mask=attn_mask, need_weights=False)
-    return out
+        return out
 
 
-def mha_forward(d_model, n_heads, weights, x, mask=None, *, split="transpose", merge="transpose",
-                scale="sqrt-head", out_proj=True, mask_mode="fill-inf"):
-    """The MHA forward pass from weights, with one knob per classic mistake."""
-    x = _t(x).float()
-    B, T, D = x.shape
-    H, dh = n_heads, d_model // n_heads
+class _WrongMultiHeadAttention(nn.Module):
+    """Multi-head attention written out, with one knob per classic mistake."""
 
-    def lin(name, t):
-        return t @ _t(weights[name]["weight"]).T + _t(weights[name]["bias"])
+    def __init__(self, d_model, n_heads, *, split="transpose", merge="transpose",
+                 scale="sqrt-head", out_proj=True, mask_mode="fill-inf"):
+        super().__init__()
+        self.d_model, self.n_heads = int(d_model), int(n_heads)
+        self.split, self.merge, self.scale, self.use_out_proj, self.mask_mode = (
+            split, merge, scale, out_proj, mask_mode)
+        self.q_proj = nn.Linear(d_model, d_model)
+        self.k_proj = nn.Linear(d_model, d_model)
+        self.v_proj = nn.Linear(d_model, d_model)
+        self.out_proj = nn.Linear(d_model, d_model)
 
-    def heads(t):
-        if split == "transpose":
-            return t.view(B, T, H, dh).transpose(1, 2)
-        if split == "view":  # (B, T, D) viewed straight as (B, H, T, dh)
-            return t.reshape(B, H, T, dh)
-        return t.view(B, T, H, dh)  # "none": attention runs over the head axis
+    def forward(self, x, mask=None):
+        x = _t(x).float()
+        B, T, D = x.shape
+        H, dh = self.n_heads, D // self.n_heads
 
-    q, k, v = heads(lin("q_proj", x)), heads(lin("k_proj", x)), heads(lin("v_proj", x))
-    s = {"sqrt-head": math.sqrt(dh), "sqrt-model": math.sqrt(D), "model": D, "head": dh,
-         "none": 1.0}[scale]
-    out, _ = _attention(q, k, v, mask, scale=s, mask_mode=mask_mode)
-    if split == "none" or merge == "view":
-        merged = out.reshape(B, T, D)
-    else:
-        merged = out.transpose(1, 2).reshape(B, T, D)
-    return lin("out_proj", merged) if out_proj else merged
+        def heads(t):
+            if self.split == "transpose":
+                return t.view(B, T, H, dh).transpose(1, 2)
+            if self.split == "view":  # (B, T, D) viewed straight as (B, H, T, dh)
+                return t.reshape(B, H, T, dh)
+            return t.view(B, T, H, dh)  # "none": attention runs over the head axis
+
+        q, k, v = heads(self.q_proj(x)), heads(self.k_proj(x)), heads(self.v_proj(x))
+        s = {"sqrt-head": math.sqrt(dh), "sqrt-model": math.sqrt(D), "model": D, "head": dh,
+             "none": 1.0}[self.scale]
+        out, _ = _attention(q, k, v, mask, scale=s, mask_mode=self.mask_mode)
+        if self.split == "none" or self.merge == "view":
+            merged = out.reshape(B, T, D)
+        else:
+            merged = out.transpose(1, 2).reshape(B, T, D)
+        return self.out_proj(merged) if self.use_out_proj else merged
 
 
 def _mha_variants():
-    """(label, keyword overrides of mha_forward) for every mistake the MHA checks can name."""
+    """(label, keyword overrides) for every mistake the MHA checks can name."""
     out = []
     for split, merge in (("view", "view"), ("view", "transpose"), ("transpose", "view"),
                          ("none", "view")):
@@ -415,4 +356,13 @@ def _mha_variants():
     return out
 
 
-MHA_VARIANTS = _mha_variants()
+def _register_mha_variant(label, overrides):
+    def build(d_model, n_heads):
+        return _WrongMultiHeadAttention(d_model, n_heads, **overrides)
+
+    build.__name__ = build.__qualname__ = "mha_" + label.replace("-", "_")
+    PITFALLS.variant("MultiHeadAttention", label)(build)
+
+
+for _label, _overrides in _mha_variants():
+    _register_mha_variant(_label, _overrides)
