@@ -21,6 +21,10 @@ from whiteboard.course.gradescope import VISIBILITIES, export, find_notebooks
 from whiteboard.grading.grade import grade
 
 from conftest import AUTOGRADER, ROOT
+from whiteboard.course.generate import points_by_function
+
+# every assignment's automatic points, read from its checks
+MAX = {p.stem[len("test_"):]: sum(points_by_function(p).values()) for p in sorted(AUTOGRADER.glob("test_q*.py"))}
 
 HANG_LIMIT_S = 20  # per-assignment wall time in these tests; q05 and q11 each grade in ~8 s
 TEST_FIELDS = {"name", "score", "max_score", "output", "visibility", "status"}
@@ -128,8 +132,9 @@ def test_bundle_holds_the_scripts_and_the_kit_but_no_solutions(bundle, tmp_path)
     for script in ("setup.sh", "run_autograder"):  # at the root, executable
         assert (infos[script].external_attr >> 16) & 0o111 == 0o111, script
     names = set(infos)
-    for needed in ("pyproject.toml", "README.md", "nbgrader_config.py", "src/whiteboard/grade.py",
-                   "src/whiteboard/gradescope.py", "src/whiteboard/worker.py",
+    for needed in ("pyproject.toml", "README.md", "nbgrader_config.py", "src/whiteboard/grading/grade.py",
+                   "src/whiteboard/course/gradescope.py", "src/whiteboard/worker/process.py",
+                       "src/whiteboard/course/templates/setup.sh",
                    "autograder/conftest.py", "autograder/references/q05_cross_entropy.py",
                    *(f"autograder/test_{a}.py" for a in manifest["checks"])):
         assert needed in names, needed
@@ -137,8 +142,7 @@ def test_bundle_holds_the_scripts_and_the_kit_but_no_solutions(bundle, tmp_path)
                 or "__pycache__" in n or n.endswith(".pyc")]
     # the points of every check travel with the bundle, as the autograder defines them
     points = {a: sum(c["max_points"] for c in checks) for a, checks in manifest["checks"].items()}
-    assert points == {"q05_cross_entropy": 25, "q11_convolution": 30, "q15_self_attention": 26,
-                      "q17_training_pipeline": 47}
+    assert points == {a: MAX[a] for a in points} and set(points) == set(MAX)
     assert manifest["visibility"] in VISIBILITIES
     # setup.sh: valid bash, installs torch's CPU build with pyproject's pin, then the kit
     assert "download.pytorch.org/whl/cpu" in setup and "torch==2.13.*" in setup
@@ -178,21 +182,21 @@ def test_solution_gets_full_marks_and_a_mistake_gets_its_teaching_message(graded
     results = graded["results"]
     q11 = _tests_of(results, "q11_convolution")
     assert q11 and all(t["score"] == t["max_score"] and t["output"] == "passed" for t in q11)
-    assert sum(t["max_score"] for t in q11) == 30
+    assert sum(t["max_score"] for t in q11) == MAX["q11_convolution"]
     q05 = {t["name"]: t for t in _tests_of(results, "q05_cross_entropy")}
     large = q05["q05_cross_entropy · softmax/large_logits"]
     assert large["score"] == 0 and large["output"].startswith("[unstable-softmax] ")
     assert "Subtract" in large["output"]  # how to fix it, not only what went wrong
-    assert sum(t["max_score"] for t in q05.values()) == 25
+    assert sum(t["max_score"] for t in q05.values()) == MAX["q05_cross_entropy"]
 
 
 def test_a_hanging_notebook_loses_only_its_own_assignment(graded):
     results = graded["results"]
     q15 = _tests_of(results, "q15_self_attention")
-    assert q15 and sum(t["max_score"] for t in q15) == 26  # every check, reported at 0
+    assert q15 and sum(t["max_score"] for t in q15) == MAX["q15_self_attention"]  # every check, reported at 0
     assert all(t["score"] == 0 and t["output"].startswith("[timeout] timed out") for t in q15)
     assert _tests_of(results, "q05_cross_entropy") and _tests_of(results, "q11_convolution")
-    assert "q15_self_attention: 0 / 26  (timed out" in results["output"]
+    assert f"q15_self_attention: 0 / {MAX['q15_self_attention']:g}  (timed out" in results["output"]
     # the stuck worker was killed, not left spinning while the next submission is graded
     assert graded["leftovers"] == []
 
@@ -214,11 +218,11 @@ def test_score_equals_whiteboard_grade_of_the_same_notebooks(graded, tmp_path):
         shutil.copyfile(nb, layout / a / f"{a}.ipynb")
     expected = grade(layout, ["q05_cross_entropy", "q11_convolution"], autograder=AUTOGRADER)
     results = graded["results"]
-    # q15 timed out: it adds its 26 points to the maximum and nothing to the score
+    # q15 timed out: it adds its points to the maximum and nothing to the score
     assert results["score"] == pytest.approx(expected["score"])
     assert expected["score"] < expected["max_score"]  # the q05 mistake costs points
     maximum = sum(t["max_score"] for t in results["tests"])
-    assert maximum == pytest.approx(expected["max_score"] + 26)
+    assert maximum == pytest.approx(expected["max_score"] + MAX["q15_self_attention"])
     per_check = {f"{a} · {c['id']}": c["points"]
                  for a, r in expected["assignments"].items() for c in r["checks"]}
     assert per_check == {t["name"]: t["score"] for t in results["tests"]
@@ -244,8 +248,8 @@ def test_results_exist_before_any_grading_and_listed_assignments_are_reported(bu
     names = {t["name"].split(" · ")[0] for t in results["tests"]}
     assert names == {"q05_cross_entropy", "q17_training_pipeline"}
     assert all(t["visibility"] == "after_published" for t in results["tests"])
-    assert sum(t["max_score"] for t in results["tests"]) == 25 + 47
-    assert "q17_training_pipeline: 0 / 47  (not submitted)" in results["output"]
+    assert sum(t["max_score"] for t in results["tests"]) == MAX["q05_cross_entropy"] + MAX["q17_training_pipeline"]
+    assert f"q17_training_pipeline: 0 / {MAX['q17_training_pipeline']:g}  (not submitted)" in results["output"]
     assert "q11_convolution is not part of this assignment" in results["output"]
 
 

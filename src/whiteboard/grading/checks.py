@@ -109,6 +109,9 @@ class Check:
     def _failed_call(self, function: str, err: StudentError) -> CheckFailed:
         if err.notebook:  # the notebook itself: say so, not "run the function on the small example"
             return CheckFailed(err.kind, f"The notebook: {err.message}")
+        if err.forbidden_used and err.kind != "timeout":
+            return self.fail("forbidden-api", f"{function} used {', '.join(err.forbidden_used)}, which "
+                             f"this exercise must do without (and then: {err.message}).")
         if err.kind == "timeout":
             self.assignment.timed_out.add(function)
         return self.fail(err.kind, f"{function}: {err.message}")

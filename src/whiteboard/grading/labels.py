@@ -24,8 +24,9 @@ GENERIC = {
     "not-implemented": ("the function is still the stub (or is missing from the notebook).",
                         "Write your code in place of `raise NotImplementedError`, keep the function's "
                         "name and arguments as given, and run its cell."),
-    "wrong-shape": ("the result has the wrong shape.",
-                    "Check which axis each operation reduces over, and keep the batch dimension."),
+    "wrong-shape": ("the result (or a layer's weights) does not have the shape the exercise asks for.",
+                    "Compare each shape with the docstring's: which axis each operation reduces over, "
+                    "whether the batch dimension is kept, whether each layer has the sizes given."),
     "wrong-type": ("the result is not the type the exercise asks for.",
                    "Return the type named in the docstring (e.g. np.ndarray, torch.Tensor, float), "
                    "and make sure every path through the function ends in `return`."),

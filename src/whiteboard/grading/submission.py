@@ -37,6 +37,7 @@ class StudentError(Exception):
         self.kind = kind
         self.message = message
         self.notebook = notebook
+        self.forbidden_used: list[str] = []  # forbidden APIs the call used before it failed
 
 
 def error_from_reply(reply: dict) -> StudentError:
@@ -369,7 +370,9 @@ class Notebook:
             else:
                 break
         if msg.get("event") == "error":
-            raise error_from_reply(msg)
+            err = error_from_reply(msg)
+            err.forbidden_used = list(msg.get("forbidden_used", []))
+            raise err
         return CallResult(msg["value"], list(msg.get("forbidden_used", [])))
 
     def _answer_reference_call(self, msg: dict) -> None:

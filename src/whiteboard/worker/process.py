@@ -348,6 +348,12 @@ def run_call(namespace: dict, msg: dict, standin, only_loaded: bool = False) -> 
     before = dict(namespace)
     forbidden = msg.get("forbidden", ())
     patched = _save_attrs(forbidden, only_loaded)
+    used: set = set()
+
+    def error(kind: str, message: str) -> dict:
+        # a forbidden API used on the way to an exception is still reported: it explains the crash
+        return {"event": "error", "kind": kind, "message": message, "forbidden_used": sorted(used)}
+
     try:
         for name in msg.get("standins", ()):
             namespace[name] = standin(name)
@@ -357,15 +363,15 @@ def run_call(namespace: dict, msg: dict, standin, only_loaded: bool = False) -> 
         value = run(namespace, **msg.get("params", {}))
         return {"event": "result", "value": value, "forbidden_used": sorted(used)}
     except NotImplementedError as exc:
-        return {"event": "error", "kind": "not-implemented", "message": _describe(exc)}
+        return error("not-implemented", _describe(exc))
     except harness.MissingFunction as exc:
-        return {"event": "error", "kind": "missing", "message": str(exc)}
+        return error("missing", str(exc))
     except MemoryError as exc:
-        return {"event": "error", "kind": "memory", "message": _describe(exc)}
+        return error("memory", _describe(exc))
     except SystemExit as exc:
-        return {"event": "error", "kind": "exit", "message": f"SystemExit({exc.code!r})"}
+        return error("exit", f"SystemExit({exc.code!r})")
     except BaseException as exc:
-        return {"event": "error", "kind": "exception", "message": _describe(exc)}
+        return error("exception", _describe(exc))
     finally:
         for name in [k for k in namespace if k not in before]:
             del namespace[name]
