@@ -148,6 +148,13 @@ def test_reference_block_equals_real_torchvision_when_installed():
             assert torch.allclose(ours(x), ref(x))
 
 
+def test_block_trace_takes_a_state_dict_seed(block="Bottleneck", args=(6, 2, 2)):
+    params = block_params(block, args)
+    by_seed = H.block_trace(namespace(), **{**params, "state_dict": 0})
+    by_dict = H.block_trace(namespace(), **params)
+    assert by_seed["load"]["strict_ok"] and torch.equal(by_seed["out"], by_dict["out"])
+
+
 @pytest.mark.parametrize("block,args", BLOCK_CASES)
 def test_reference_trace(block, args):
     for mode, grad in (("eval", False), ("train", False), ("train", True)):
@@ -267,7 +274,7 @@ def _harness_labels(fn, ns):
         for model in H.GRAD_MODELS:
             got = H.gradient_norms_trace(ns, model=model)
             want = H.gradient_norms_trace(namespace(), model=model)
-            if np.allclose(got["norms"], want["norms"], rtol=1e-9):
+            if len(got["norms"]) == len(want["norms"]) and np.allclose(got["norms"], want["norms"], rtol=1e-9):
                 continue
             for label, v in R.PITFALLS.variants[fn]:
                 vt = H.gradient_norms_trace(namespace(replace={fn: v}), model=model)
@@ -276,10 +283,14 @@ def _harness_labels(fn, ns):
                     found.add(label)
                     break
             else:
-                found.add("wrong-value")
+                found.add("wrong-layer-count" if len(got["norms"]) != len(want["norms"])
+                          else "wrong-value")
     if fn == "make_mlp":
         for case in mlp_cases():
             got, want = H.mlp_trace(ns, **case), H.mlp_trace(namespace(), **case)
+            if (got["linear_layers"], got["linear_calls"]) != (want["linear_layers"], want["linear_calls"]):
+                found.add("wrong-mlp-structure")
+                continue
             if close(got["out"], want["out"]):
                 continue
             for label, v in R.PITFALLS.variants[fn]:

@@ -177,8 +177,13 @@ def _dead_label(ns):
     """The label a dead_relu_fraction check would name (None when it passes)."""
     found = set()
     for model in H.DEAD_MODELS:
-        got = H.dead_relu_trace(ns, model=model)["fraction"]
+        trace = H.dead_relu_trace(ns, model=model)
+        got = trace["fraction"]
         if got is not None and mismatch(got, H.dead_relu_trace(namespace(), model=model)["fraction"]) is None:
+            if trace["hooks_left"]:
+                found.add("hooks-left-behind")
+            if trace["weights_changed"]:
+                found.add("model-changed")
             continue
         for label, v in R.PITFALLS.variants["dead_relu_fraction"]:
             vt = H.dead_relu_trace(namespace(replace={"dead_relu_fraction": v}), model=model)
@@ -195,6 +200,8 @@ def elementwise_label(ns, fn, x, stable=True):
     t, used = with_tripwires(FORBIDDEN[fn], ns, lambda: H.elementwise(ns, fn, x.clone(), TENSOR_METHODS))
     if used or t["methods_used"]:
         return "forbidden-api"
+    if t["error"]:
+        return "crash"
     if t["input_modified"]:
         return "mutates-input"
     problem = mismatch(t["value"], getattr(R, fn)(x.clone()))

@@ -114,6 +114,8 @@ def test_lstm_cell_and_gates_equal_nn_lstmcell():
         assert torch.allclose(gates["f"] * c + gates["i"] * gates["g"], c_want, atol=tol)
         assert torch.allclose(gates["o"] * torch.tanh(c_want), h_want, atol=tol)
         assert all(((0 <= gates[k]) & (gates[k] <= 1)).all() for k in "ifo") and (gates["g"].abs() <= 1).all()
+        # _cell and _forward, the base of every pitfall variant, equal torch with their default knobs
+        assert all(torch.allclose(a, b, atol=tol) for a, b in zip(ref._cell(*args), (h_want, c_want)))
     numpy_args = [a.numpy() for a in cell_inputs(4)]
     assert same(ref.lstm_cell(*numpy_args), _torch_cell(*cell_inputs(4)))
 
@@ -126,6 +128,8 @@ def test_lstm_forward_equals_nn_lstm():
         assert out.shape == (T, B, Hd) and h.shape == (B, Hd)
         assert torch.allclose(out, want_out, atol=1e-12)
         assert torch.allclose(h, want_h, atol=1e-12) and torch.allclose(c, want_c, atol=1e-12)
+        base_out, (base_h, base_c) = ref._forward(*args)
+        assert torch.allclose(base_out, want_out, atol=1e-12) and torch.allclose(base_c, want_c, atol=1e-12)
     # states given as (1, B, H), as nn.LSTM takes them, come back in that shape
     x, h0, c0, *w = seq_inputs(9)
     out, (h, c) = ref.lstm_forward(x, h0[None], c0[None], *w)
@@ -203,16 +207,32 @@ class Tripwires:
 
 
 def _run(ns, function, args):
-    with Tripwires(ref.FORBIDDEN.get(function, ()), ns) as wires:
-        out = ns[function](*copy.deepcopy(args))
+    saved = ns.get("lstm_cell")
+    if function != "lstm_cell" and "lstm_cell" in ref.STANDINS and saved is not None:
+        # the stand-in runs in the grading parent, outside the tripwires: emulate it with _cell,
+        # the hand-written base of the variants (equal to nn.LSTMCell, tested above)
+        ns["lstm_cell"] = lambda *a: ref._cell(*a)
+    try:
+        with Tripwires(ref.FORBIDDEN.get(function, ()), ns) as wires:
+            out = ns[function](*copy.deepcopy(args))
+    finally:
+        if saved is not None:
+            ns["lstm_cell"] = saved
     return out, wires.used
 
 
-def test_the_references_use_no_forbidden_api():
+def test_the_tripwires_see_torchs_lstm_and_nothing_else():
+    """The references of lstm_cell and lstm_forward are torch's own LSTM (the ground truth, run on
+    the instructor's side only): the tripwires must fire on them. The variants, built from matrix
+    products, must not fire them (a student's correct hand-written cell is what they imitate)."""
     ns = namespace()
+    assert "torch.nn.LSTMCell" in _run(ns, "lstm_cell", cell_inputs(0))[1]
+    assert "torch.nn.LSTM" in _run(ns, "lstm_forward", seq_inputs(0))[1]
+    assert _run(ns, "gate_activations", cell_inputs(0))[1] == set()
     for function, args in (("lstm_cell", cell_inputs(0)), ("lstm_forward", seq_inputs(0)),
                            ("gate_activations", cell_inputs(0))):
-        assert _run(ns, function, args)[1] == set()
+        for label, variant in ref.PITFALLS.variants[function]:
+            assert _run(namespace(replace={function: variant}), function, args)[1] == set(), label
 
 
 # ---- the corpus -----------------------------------------------------------------------------------

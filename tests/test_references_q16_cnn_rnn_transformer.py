@@ -14,7 +14,7 @@ import pytest
 import torch
 from torch import nn
 
-from autograder.labels.q16_cnn_rnn_transformer import LABELS
+from autograder.labels.q16_cnn_rnn_transformer import LABELS, sequence_model_problem
 from autograder.references import q16_cnn_rnn_transformer as ref
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,6 +50,12 @@ def namespace(source: str = "", replace: dict | None = None) -> dict:
     if source:
         exec(source, ns)
     return ns
+
+
+def diagnose(trace):
+    """The label the checks' rules give a sequence_model_trace, or None."""
+    problem = sequence_model_problem(trace)
+    return problem[0] if problem else None
 
 
 def same(got, want, rtol=1e-5, atol=1e-6) -> bool:
@@ -148,7 +154,7 @@ def test_reference_sequence_models_are_causal_and_learn():
         assert max(trace["future_effect"] + trace["suffix_effect"]) < 1e-6
         learning = trace["learning"]
         assert learning["loss_after"] < 0.5 * learning["loss_before"], (kind, learning)
-        assert ref.diagnose_sequence_model(trace) is None
+        assert diagnose(trace) is None
     with pytest.raises(ValueError):
         ref.build_sequence_model("mlp", 11, 32)
     # other sizes, and d_model not divisible by 4
@@ -170,7 +176,7 @@ def test_the_causality_probe_sees_a_leak_of_one_position():
 
     trace = H.sequence_model_trace({"build_sequence_model": lambda k, v, d: PeekOne(v, d)}, learn=False)
     assert all(e > 0 for e in trace["future_effect"])
-    assert ref.diagnose_sequence_model(trace) == "future-leak"
+    assert diagnose(trace) == "future-leak"
 
 
 # ---- the corpus -----------------------------------------------------------------------------------
@@ -194,11 +200,16 @@ ARGS = {"max_path_length": [(a, n, k) for a in ref.ARCHS for n in (2, 9, 16) for
 def test_mutant_is_caught_with_its_label(label, function, source):
     ns = namespace(source)
     if function == "build_sequence_model":
-        got = {kind: ref.diagnose_sequence_model(H.sequence_model_trace(ns, kind=kind, learn=False))
+        got = {kind: diagnose(H.sequence_model_trace(ns, kind=kind, learn=label == "cannot-learn"))
                for kind in KINDS}
         assert set(got.values()) == {label, None} and label in got.values(), got
         return
     variants = [v for lab, v in ref.PITFALLS.variants[function] if lab == label]
+    if function in ARGS:
+        wrong = [args for args in ARGS[function] if ns[function](*args) != getattr(ref, function)(*args)]
+        assert wrong, "never differs from the reference"
+        assert all(any(ns[function](*args) == v(*args) for v in variants) for args in wrong), wrong
+        return
     for T, d in PE_SIZES:
         got = ns[function](T, d)
         assert not same(got, ref.sinusoidal_positional_encoding(T, d))
@@ -212,7 +223,7 @@ def test_alternative_equals_the_reference(function, source):
     if function == "build_sequence_model":
         for kind in KINDS:
             trace = H.sequence_model_trace(ns, kind=kind)
-            assert ref.diagnose_sequence_model(trace) is None, (kind, trace["learning"], trace["future_effect"])
+            assert diagnose(trace) is None, (kind, trace["learning"], trace["future_effect"])
         return
     if function == "sinusoidal_positional_encoding":
         for T, d in PE_SIZES:

@@ -145,6 +145,30 @@ def layer_gradient_norms(model, x, y, loss_fn):
     return [m.weight.grad.norm().item() for m in model.modules()
             if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d))]
 '''),
+    ("wrong-layer-count", "layer_gradient_norms", '''
+def layer_gradient_norms(model, x, y, loss_fn):
+    model.zero_grad()
+    calls = []
+    hooks = [m.register_forward_hook(lambda mod, inp, out: calls.append(mod))
+             for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d))]
+    loss_fn(model(x), y).backward()
+    for h in hooks:
+        h.remove()
+    return [m.weight.grad.norm().item() for m in calls]     # a layer called twice is listed twice
+'''),
+    ("wrong-mlp-structure", "make_mlp", '''
+def make_mlp(depth, width, residual):
+    layer = nn.Linear(width, width)
+    if residual:
+        class Block(nn.Module):
+            def __init__(self, linear):
+                super().__init__()
+                self.linear = linear
+            def forward(self, x):
+                return x + F.relu(self.linear(x))
+        return nn.Sequential(*[Block(layer) for _ in range(depth)])
+    return nn.Sequential(*[layer, nn.ReLU()] * depth)        # one Linear, shared by every layer
+'''),
     ("relu-after-add", "make_mlp", '''
 class Res(nn.Module):
     def __init__(self, width):

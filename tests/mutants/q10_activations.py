@@ -61,6 +61,25 @@ import math
 def gelu_grad(x):
     return 0.5 * (1 + torch.erf(x / math.sqrt(2)))
 '''),
+    ("hooks-left-behind", "dead_relu_fraction", '''
+def dead_relu_fraction(model, x):
+    outs = []
+    for m in model.modules():
+        if isinstance(m, nn.ReLU):
+            m.register_forward_hook(lambda mod, inp, out: outs.append(out.detach().clone()))
+    with torch.no_grad():
+        model(x)
+    dead = sum(int((o == 0).all(dim=0).sum()) for o in outs)
+    return dead / sum(o.shape[1] for o in outs)
+'''),
+    ("forbidden-api", "sigmoid", '''
+def sigmoid(x):
+    return x.sigmoid()                      # the tensor-method form of the same shortcut
+'''),
+    ("unstable-sigmoid", "sigmoid_grad", '''
+def sigmoid_grad(x):
+    return torch.exp(-x) / (1 + torch.exp(-x)) ** 2
+'''),
     ("averaged-layer-fractions", "dead_relu_fraction", '''
 def dead_relu_fraction(model, x):
     fractions = []

@@ -136,6 +136,51 @@ class ShortRNN(nn.Module):
 ''' + _BUILD),
 ]
 
+# Labels of our own (beyond the catalogue): each named by its checks too.
+MUTANTS += [
+    ("path-not-ceiled", "max_path_length", '''
+def max_path_length(arch, n, kernel=3):
+    if arch == "cnn":
+        return (n - 1) // (kernel - 1)             # a partial last layer is dropped
+    return {"rnn": n - 1, "self_attention": 1}[arch]
+'''),
+    ("path-divides-by-kernel", "max_path_length", '''
+def max_path_length(arch, n, kernel=3):
+    if arch == "cnn":
+        return math.ceil(n / kernel)               # each layer "covers" kernel positions
+    return {"rnn": n - 1, "self_attention": 1}[arch]
+'''),
+    ("rnn-path-n", "max_path_length", '''
+def max_path_length(arch, n, kernel=3):
+    if arch == "rnn":
+        return n                                   # counts the states, not the steps between them
+    if arch == "cnn":
+        return math.ceil((n - 1) / (kernel - 1))
+    return 1
+'''),
+    ("flops-swapped", "layer_flops", '''
+def layer_flops(arch, n, d, kernel=3):
+    return {"rnn": n * n * d, "cnn": kernel * n * d * d, "self_attention": n * d * d}[arch]
+'''),
+    ("cnn-flops-missing-kernel", "layer_flops", '''
+def layer_flops(arch, n, d, kernel=3):
+    return {"rnn": n * d * d, "cnn": n * d * d, "self_attention": n * n * d}[arch]
+'''),
+    ("cannot-learn", "build_sequence_model", _SHORT_CNN + _SHORT_TRANSFORMER + '''
+class ShortRNN(nn.Module):
+    def __init__(self, vocab_size, d_model):
+        super().__init__()
+        self.vocab_size = vocab_size
+        self.emb = nn.Embedding(vocab_size, d_model)
+        self.rnn = nn.GRU(d_model, d_model, batch_first=True)
+
+    def forward(self, tokens):
+        out, _ = self.rnn(self.emb(tokens))
+        head = nn.Linear(out.shape[-1], self.vocab_size)   # a new, untrained head at every call
+        return head(out)
+''' + _BUILD),
+]
+
 ALTERNATIVES = [
     # -- max_path_length ---------------------------------------------------------------------------
     ("max_path_length", '''
