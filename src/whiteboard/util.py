@@ -7,23 +7,27 @@ import os
 from pathlib import Path
 
 
-def write_atomic(path: Path, text: str | bytes) -> None:
-    """Write `path` so that a reader (or a crash) sees the old file or the new, never half of one.
-
-    The temporary file is in the same directory, so os.replace is a rename on one file system.
-    """
+@contextlib.contextmanager
+def replacing(path: Path):
+    """Yield a temporary path beside `path`; on success it replaces `path` in one rename, so a
+    reader (or a crash) sees the old file or the new, never half of one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # same directory: one file system
     try:
-        with open(tmp, "wb") as f:
-            f.write(text.encode("utf-8") if isinstance(text, str) else text)
-            f.flush()
-            os.fsync(f.fileno())
+        yield tmp
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def write_atomic(path: Path, text: str | bytes) -> None:
+    """Write `path` atomically (see `replacing`), flushed to disk first."""
+    with replacing(path) as tmp, open(tmp, "wb") as f:
+        f.write(text.encode("utf-8") if isinstance(text, str) else text)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 @contextlib.contextmanager

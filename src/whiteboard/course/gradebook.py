@@ -17,10 +17,9 @@ def default_db_url(course: Path) -> str:
 
 
 def _function_points(result: dict[str, Any]) -> dict[str, float]:
-    points: dict[str, float] = {}
-    for c in result.get("checks", []):
-        points[c["function"]] = points.get(c["function"], 0.0) + c["points"]
-    return points
+    from whiteboard.grading.results import by_function
+
+    return {f: sum(c["points"] for c in checks) for f, checks in by_function(result.get("checks", [])).items()}
 
 
 def _timestamp(submitted: Path | None, student: str, assignment: str) -> dict[str, str]:

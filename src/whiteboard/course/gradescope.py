@@ -67,6 +67,9 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from whiteboard.grading.results import fmt_points
+from whiteboard.util import replacing, write_atomic
+
 MANIFEST = "gradescope.json"
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
 DEFAULTS: dict[str, Any] = {"visibility": "visible", "assignment_timeout_s": 300.0,
@@ -164,15 +167,12 @@ def export(out_zip: Path, course: Path) -> Path:
     manifest = dict(DEFAULTS, checks=checks)
     setup = (SETUP_SH.replace("@TORCH@", _torch_requirement(course))
              .replace("@TORCH_INDEX@", TORCH_CPU_INDEX))
-    out_zip.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_zip.with_name(out_zip.name + ".tmp")
-    with zipfile.ZipFile(tmp, "w") as zf:
+    with replacing(out_zip) as tmp, zipfile.ZipFile(tmp, "w") as zf:
         zf.writestr(_zip_entry("setup.sh", _EXECUTABLE), setup)
         zf.writestr(_zip_entry("run_autograder", _EXECUTABLE), RUN_AUTOGRADER)
         zf.writestr(_zip_entry(MANIFEST, _REGULAR), json.dumps(manifest, indent=1) + "\n")
         for path, name in files:
             zf.writestr(_zip_entry(name, _REGULAR), path.read_bytes())
-    os.replace(tmp, out_zip)
     return out_zip
 
 
@@ -263,10 +263,6 @@ def _zero_results(checks: list[dict], label: str, message: str) -> dict[str, Any
             "errors": [], "checks": failed}
 
 
-def _pts(x: float) -> str:
-    return f"{x:g}"
-
-
 def to_gradescope(assignments: dict[str, dict], notes: list[str], status: dict[str, str],
                   settings: dict[str, Any], elapsed: float) -> dict[str, Any]:
     """results.json from the kit's per-assignment results (README, Results)."""
@@ -275,7 +271,7 @@ def to_gradescope(assignments: dict[str, dict], notes: list[str], status: dict[s
     for name, result in assignments.items():
         tests += [_test(name, c, settings["visibility"]) for c in result["checks"]]
         state = status.get(name, "")
-        lines.append(f"{name}: {_pts(result['score'])} / {_pts(result['max_score'])}"
+        lines.append(f"{name}: {fmt_points(result['score'])} / {fmt_points(result['max_score'])}"
                      + (f"  ({state})" if state else ""))
         lines += [f"  ! {e}" for e in result.get("errors", [])]
     if not assignments:
@@ -284,7 +280,7 @@ def to_gradescope(assignments: dict[str, dict], notes: list[str], status: dict[s
     lines += notes
     score = round(sum(t["score"] for t in tests), 6)
     max_score = round(sum(t["max_score"] for t in tests), 6)
-    lines.append(f"total: {_pts(score)} / {_pts(max_score)}")
+    lines.append(f"total: {fmt_points(score)} / {fmt_points(max_score)}")
     results: dict[str, Any] = {"score": score, "execution_time": int(round(elapsed)),
                                "output": "\n".join(lines), "tests": tests}
     for key in ("results_visibility", "stdout_visibility"):
@@ -294,10 +290,7 @@ def to_gradescope(assignments: dict[str, dict], notes: list[str], status: dict[s
 
 
 def _write_json(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False))
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(data, indent=1, ensure_ascii=False))
 
 
 # Processes the grading leaves behind. Notebook workers and the zygote run in their own sessions,
@@ -483,7 +476,7 @@ def run(root: Path | None = None, own_process: bool = False) -> dict[str, Any]:
                     "autograder's output.")
                 status[a] = f"could not be graded ({detail})"
             print(f"  {a}: {status[a] or 'graded'} in {took:.1f} s, "
-                  f"{_pts(assignments[a]['score'])} / {_pts(assignments[a]['max_score'])}",
+                  f"{fmt_points(assignments[a]['score'])} / {fmt_points(assignments[a]['max_score'])}",
                   flush=True)
             save()
     finally:

@@ -48,9 +48,9 @@ def _results(notebook: Path, assignment: str) -> dict:
         subprocess.run([sys.executable, "-m", "whiteboard", "grade", tmp, "--assignment", assignment,
                         "--autograder", str(autograder), "--json", str(out), "--quiet"],
                        env=env, capture_output=True, check=True, timeout=3600)
-        partial = cached.with_suffix(f".{os.getpid()}.tmp")
-        shutil.copy(out, partial)
-        os.replace(partial, cached)
+        from whiteboard.util import write_atomic
+
+        write_atomic(cached, out.read_bytes())
         return json.loads(out.read_text())
 
 

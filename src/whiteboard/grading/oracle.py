@@ -70,6 +70,20 @@ class LiveOracle:
             return ()
         return tuple(p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD))
 
+    def parameters(self, function: str) -> list[list]:
+        """[[name], [name, default], ...] of the reference's signature (to key stand-in calls the
+        same whether an argument was passed by position, by name or left to its default)."""
+        try:
+            params = inspect.signature(getattr(self.references, function)).parameters.values()
+        except (AttributeError, TypeError, ValueError):
+            return []
+        out = []
+        for p in params:
+            if p.kind not in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
+                return []
+            out.append([p.name] if p.default is p.empty else [p.name, p.default])
+        return out
+
     def expected(self, function: str, args: tuple, kwargs: dict) -> Any:
         return getattr(self.references, function)(*copy.deepcopy(args), **copy.deepcopy(kwargs))
 
@@ -192,7 +206,8 @@ class RecordingOracle:
                          self.live.variants(function, args, kwargs))
 
     def standin(self, function, args, kwargs):
-        return self._put("standin", function, [list(args), kwargs],
+        params = self._put("parameters", function, [], self.live.parameters(function))
+        return self._put("standin", function, canonical_call(params, args, kwargs),
                          self.live.standin(function, args, kwargs))
 
     def answer_key(self, name):
@@ -251,7 +266,11 @@ class FrozenOracle:
             return []
 
     def standin(self, function, args, kwargs):
-        return self._get("standin", function, [list(args), kwargs])
+        try:
+            params = self._get("parameters", function, [])
+        except NotFrozen:
+            params = []
+        return self._get("standin", function, canonical_call(params, args, kwargs))
 
     def answer_key(self, name):
         return self._get("answer_key", name, [])
@@ -264,6 +283,23 @@ class FrozenOracle:
             return self._get("variant_traces", f"{module}.{harness}/{function}", [params])
         except NotFrozen:
             return []
+
+
+def canonical_call(params: list[list], args: tuple | list, kwargs: dict) -> list:
+    """A call's inputs in one form however it was written: every argument by name, in the
+    signature's order, defaults filled in (`params` from `parameters()`); as given if it cannot
+    be bound (no signature, or arguments the signature does not have)."""
+    names = [p[0] for p in params]
+    if not params or len(args) > len(names) or any(k not in names for k in kwargs):
+        return [list(args), dict(kwargs)]
+    bound = dict(zip(names, args))
+    if any(k in bound for k in kwargs):
+        return [list(args), dict(kwargs)]
+    bound.update(kwargs)
+    for p in params:
+        if p[0] not in bound and len(p) == 2:
+            bound[p[0]] = p[1]
+    return [[], {n: bound[n] for n in names if n in bound}]
 
 
 def _close(a: Any, b: Any) -> bool:
