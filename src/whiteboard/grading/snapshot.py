@@ -6,8 +6,6 @@ and the function's public checks run against it exactly as they run against a sa
 """
 from __future__ import annotations
 
-import os
-import signal
 import socket
 import tempfile
 import time
@@ -31,7 +29,8 @@ class SnapshotNotebook(Notebook):
         self.errors: list[str] = []
         self.problem = None
         self.sandbox_off: list[str] = []
-        self._fresh = fresh
+        self._slot = self._init = None  # no uid slot, no PID namespace: Notebook's close and kill
+        self._fresh = fresh             # then end just the fork's process group
         self._adopt(sock, pid)
 
     def _adopt(self, sock: socket.socket, pid: int) -> None:
@@ -46,24 +45,6 @@ class SnapshotNotebook(Notebook):
     def _start(self) -> None:
         sock, pid = self._fresh()
         self._adopt(sock, pid)
-
-    def _kill(self) -> None:
-        if self._pid is not None:
-            try:
-                os.killpg(self._pid, signal.SIGKILL)
-            except OSError:
-                pass
-        if self._sock is not None:
-            self._sock.close()
-        self._sock = self._pid = None
-
-    def close(self) -> None:
-        if self._sock is not None:
-            try:
-                codec.send(self._sock, {"op": "quit"})
-            except OSError:
-                pass
-        self._kill()
 
 
 def grade_snapshot(autograder: Path, assignment: str, function: str | None, fd: int, pid: int,
