@@ -213,3 +213,20 @@ def test_an_environment_other_users_cannot_enter_keeps_its_packages(tmp_path):
         import shutil
 
         shutil.rmtree(locked)
+
+
+def test_the_codec_keeps_shapes_and_types():
+    """Plain data crosses the process boundary unchanged: a 0-dim tensor stays 0-dim, a
+    transposed array keeps its values, sets stay sets; a masked array only in frozen data."""
+    import numpy as np
+    import torch
+
+    from whiteboard.worker import codec
+
+    sent = {"scalar": np.array(3.5), "tensor": torch.tensor(2.0, dtype=torch.float64),
+            "t": np.arange(6.0).reshape(2, 3).T, "set": {"a", "b"}, "tuple": (1, [2, 3])}
+    got = codec.round_trip(sent)
+    assert got["scalar"].shape == () and got["tensor"].shape == () and got["tensor"].dtype == torch.float64
+    assert np.array_equal(got["t"], sent["t"]) and got["set"] == {"a", "b"} and got["tuple"] == (1, [2, 3])
+    masked = np.ma.MaskedArray([1.0, 2.0], mask=[True, False])
+    assert not isinstance(codec.round_trip(masked), np.ma.MaskedArray)  # from a worker: data only

@@ -98,6 +98,18 @@ class LazyHeadCNN(nn.Module):
 def build_cnn(num_classes=10, in_channels=3):
     return LazyHeadCNN(num_classes, in_channels)
 '''),
+    ("too-many-parameters", "build_cnn", '''
+def build_cnn(num_classes=10, in_channels=3):
+    return nn.Sequential(
+        nn.Conv2d(in_channels, 16, 3, stride=2, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
+        nn.MaxPool2d(2),                                                    # 56 x 56
+        nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(),
+        nn.MaxPool2d(2),                                                    # 28 x 28
+        nn.Flatten(),
+        nn.Linear(32 * 28 * 28, 256), nn.ReLU(),                            # 25088 x 256 = 6.4 M
+        nn.Linear(256, num_classes),
+    )
+'''),
     ("pool-off-by-one", "cnn_output_shapes", '''
 def cnn_output_shapes(spec, input_shape):
     shape = list(input_shape)

@@ -199,6 +199,17 @@ def hidden_grad_norms(x, h0, W_xh, W_hh, b_h):
     grads = torch.autograd.grad(hs[-1].sum(), hs)
     return torch.stack([torch.linalg.norm(g) for g in grads]).numpy()
 '''),
+    ("hidden_grad_norms", '''
+def hidden_grad_norms(x, h0, W_xh, W_hh, b_h):
+    # reuse rnn_forward one step at a time, keeping each state in the graph
+    h, states = h0.detach().clone().requires_grad_(True), []
+    for t in range(x.shape[0]):
+        h = rnn_forward(x[t:t + 1], h, W_xh, W_hh, b_h)[0]
+        h.retain_grad()
+        states.append(h)
+    states[-1].sum().backward()
+    return np.array([float(s.grad.norm()) for s in states])
+'''),
     # -- clip_grad_norm ----------------------------------------------------------------------------
     ("clip_grad_norm", '''
 def clip_grad_norm(grads, max_norm):

@@ -55,7 +55,8 @@ def _to_tree(obj: Any, masked: bool = False) -> tuple[Any, list[np.ndarray]]:
     tensor = _tensor_type()
 
     def add_array(arr: np.ndarray) -> int:
-        arrays.append(np.ascontiguousarray(arr))
+        # np.ascontiguousarray would make a 0-dim array 1-dim: a scalar tensor must stay a scalar
+        arrays.append(arr if arr.flags.c_contiguous else np.array(arr, order="C"))
         return len(arrays) - 1
 
     def enc(x: Any, depth: int) -> Any:
