@@ -156,6 +156,17 @@ def _variants(fn, label):
 @pytest.mark.parametrize("label,fn,source", MUTANTS, ids=[m[0] for m in MUTANTS])
 def test_mutant_reproduces_a_variant_of_its_label(label, fn, source):
     ns = namespace(source)
+    if fn == "simulate_predictions":
+        traces = [H.simulate_trace(ns, **case) for case in SIM_CASES]
+        if label == "not-drawn-from-rng":
+            assert all(t["global_rng_used"] for t in traces)
+            return
+        for case, t in zip(SIM_CASES, traces):
+            want = H.simulate_trace(namespace(), **case)
+            assert mismatch(t["predictions"], want["predictions"]) is not None
+            assert any(mismatch(t["predictions"], H.simulate_trace(namespace() | {fn: v}, **case)
+                                ["predictions"]) is None for v in _variants(fn, label))
+        return
     variants = _variants(fn, label)
     assert variants, f"no variant registered under {label}"
     differing = 0

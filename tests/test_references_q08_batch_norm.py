@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from autograder.harnesses import q08_batch_norm as H
 from autograder.references import q08_batch_norm as R
 from mutants.q08_batch_norm import ALTERNATIVES, MUTANTS
 from whiteboard.grading.compare import mismatch
@@ -129,6 +130,21 @@ def test_folded_conv_equals_conv_then_eval_bn(bias):
         fw, fb = R.fold_batchnorm(w, b, gamma, beta, rm, rv)
         got = F.conv2d(x, torch.tensor(fw), torch.tensor(fb), padding=1)
         assert np.allclose(got.numpy(), want.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_fold_harness_reports_the_target_and_the_folded_conv():
+    (w, b, gamma, beta, rm, rv), _ = fold_args(3)
+    x = np.random.default_rng(4).normal(size=(2, 3, 6, 6))
+    params = dict(conv_weight=w, conv_bias=b, gamma=gamma, beta=beta, running_mean=rm,
+                  running_var=rv, x=x)
+    t = H.folded_conv_trace(namespace(), **params)
+    assert t["error"] is None and not t["inputs_modified"]
+    assert np.allclose(t["folded"], t["conv_then_bn"], rtol=1e-10, atol=1e-12)
+    for label, variant in R.PITFALLS.variants["fold_batchnorm"]:
+        v = H.folded_conv_trace(namespace() | {"fold_batchnorm": variant}, **params)
+        assert mismatch(v["folded"], t["conv_then_bn"]) is not None, label
+    broken = H.folded_conv_trace(namespace("def fold_batchnorm(*a, **k):\n    return a[0].T, a[1]\n"), **params)
+    assert broken["folded"] is None and "RuntimeError" in broken["error"]
 
 
 # ---- mutants and alternatives ---------------------------------------------------------------------

@@ -39,6 +39,32 @@ def bias_variance_decomposition(predictions, f_true, noise_var):
     return {"bias2": bias2, "variance": variance, "noise": float(noise_var),
             "expected_mse": bias2 + variance + float(noise_var)}
 '''),
+    ("rng-draw-order", "simulate_predictions", '''
+def simulate_predictions(f, degree, n_datasets, n_train, noise_std, x_test, rng):
+    # all the inputs at once, then all the noise: vectorised, but another experiment for the seed
+    xs = rng.uniform(x_test.min(), x_test.max(), size=(n_datasets, n_train))
+    noise = rng.normal(0, noise_std, size=(n_datasets, n_train))
+    X_test = polynomial_features(x_test, degree)
+    return np.stack([X_test @ fit_least_squares(polynomial_features(x, degree), f(x) + e)
+                     for x, e in zip(xs, noise)])
+'''),
+    ("not-drawn-from-rng", "simulate_predictions", '''
+def simulate_predictions(f, degree, n_datasets, n_train, noise_std, x_test, rng):
+    out = []
+    for _ in range(n_datasets):
+        x = np.random.uniform(x_test.min(), x_test.max(), n_train)
+        y = f(x) + np.random.normal(0, noise_std, n_train)
+        w = fit_least_squares(polynomial_features(x, degree), y)
+        out.append(polynomial_features(x_test, degree) @ w)
+    return np.array(out)
+'''),
+    ("bias-not-squared-pointwise", "bias_variance_decomposition", '''
+def bias_variance_decomposition(predictions, f_true, noise_var):
+    bias = np.mean(np.abs(predictions.mean(axis=0) - f_true))     # average absolute bias, never squared
+    variance = predictions.var(axis=0).mean()
+    return {"bias2": bias, "variance": variance, "noise": noise_var,
+            "expected_mse": bias + variance + noise_var}
+'''),
 ]
 
 ALTERNATIVES = [

@@ -85,6 +85,16 @@ def decay_param_groups(model, weight_decay):
     return [{"params": list(decay), "weight_decay": weight_decay},
             {"params": rest, "weight_decay": 0.0}]
 '''),
+    ("non-inverted-dropout", "dropout", '''
+def dropout(x, p, training, generator):
+    # the "classic" convention: drop in training, scale by the keep probability at evaluation
+    if not training:
+        return x * (1 - p)
+    if p == 1:
+        return torch.zeros_like(x)
+    keep = torch.rand(x.shape, generator=generator) >= p
+    return torch.where(keep, x, torch.zeros_like(x))
+'''),
 ]
 
 ALTERNATIVES = [
