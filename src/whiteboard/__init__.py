@@ -40,11 +40,15 @@ def export(assignment: str | None = None) -> None:
 
 
 def _in_a_kernel() -> bool:
+    """Whether this is a Jupyter kernel a student works in (not a grading worker, not nbgrader)."""
     import os
     import sys
 
-    return ("ipykernel" in sys.modules and not os.environ.get("WHITEBOARD_WORKER")
-            and not os.environ.get("NBGRADER_EXECUTION"))
+    if os.environ.get("WHITEBOARD_WORKER") or os.environ.get("NBGRADER_EXECUTION"):
+        return False
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return shell is not None and getattr(shell, "kernel", None) is not None
 
 
 if _in_a_kernel():  # start the self-check server now, so that the first check answers at once
