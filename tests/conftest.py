@@ -93,9 +93,9 @@ class Corpus:
     must pass both).
     """
 
-    def __init__(self, tmp_factory, kit: Path):
+    def __init__(self, tmp_factory, kits):
         self.tmp_factory = tmp_factory
-        self.kit = kit
+        self.kits = kits
         self.done: dict[str, dict] = {}
         self.oracles: dict[str, object] = {}
 
@@ -106,7 +106,7 @@ class Corpus:
 
             def comparing(name, autograder):
                 self.oracles[name] = ComparingOracle(open_oracle(name, autograder),
-                                                     FrozenOracle(self.kit / "autograder" / "frozen" / name))
+                                                     FrozenOracle(self.kits(name) / "autograder" / "frozen" / name))
                 return self.oracles[name]
 
             cases = mutant_cases(assignment)
@@ -129,18 +129,39 @@ class Corpus:
         return list(self.oracles[assignment].differences)
 
 
+class Kits:
+    """kits(assignment): the student kit of that assignment alone, built on first use (a kit of
+    several is the same files side by side; one each lets parallel test workers build only what
+    their tests need)."""
+
+    def __init__(self, tmp_factory):
+        self.tmp_factory = tmp_factory
+        self.built: dict[str, Path] = {}
+
+    def __call__(self, assignment: str) -> Path:
+        from whiteboard.course.kit import build_kit
+
+        if assignment not in self.built:
+            self.built[assignment] = build_kit(ROOT, self.tmp_factory.mktemp(f"kit_{assignment}") / "kit",
+                                               [assignment])
+        return self.built[assignment]
+
+
 @pytest.fixture(scope="session")
-def kit(tmp_path_factory) -> Path:
-    """The student kit of the whole course, built once."""
-    from whiteboard.course.kit import build_kit
-
-    return build_kit(ROOT, tmp_path_factory.mktemp("kit") / "kit", ASSIGNMENTS)
+def kits(tmp_path_factory) -> Kits:
+    return Kits(tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
-def corpus(tmp_path_factory, kit) -> Corpus:
+def corpus(tmp_path_factory, kits) -> Corpus:
     """corpus(assignment) -> {case: results}: the solution, the stubs, every mutant and alternative."""
-    return Corpus(tmp_path_factory, kit)
+    return Corpus(tmp_path_factory, kits)
+
+
+def per_assignment(assignments=None):
+    """pytest.param of each assignment, grouped so that parallel workers (pytest-xdist's
+    --dist loadgroup) keep an assignment's tests, and its kit and corpus, on one worker."""
+    return [pytest.param(a, id=a, marks=pytest.mark.xdist_group(a)) for a in (assignments or ASSIGNMENTS)]
 
 
 @pytest.fixture

@@ -32,6 +32,9 @@ Q05, Q11 = "q05_cross_entropy", "q11_convolution"
 ASSIGNMENTS = [Q05, Q11]
 STUDENTS = ["alice", "bob", "carol", "dave"]
 
+# one parallel worker runs all of this module: its fixtures are built once
+pytestmark = pytest.mark.xdist_group("grade_class")
+
 
 def _mutant(assignment: str) -> tuple[str, str, str]:
     return importlib.import_module(f"mutants.{assignment}").MUTANTS[0]
@@ -264,6 +267,7 @@ def test_a_student_whose_grading_fails_gets_zero_and_the_run_goes_on(tmp_path):
 FORKED_ZYGOTE = """
 import json, os, sys
 from whiteboard.grading.submission import Zygote
+
 
 kept_r, kept_w = os.pipe()  # stands for the pipe a pool process sends its results on
 zygote = Zygote(fork=True)

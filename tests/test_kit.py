@@ -13,6 +13,9 @@ from conftest import ASSIGNMENTS, AUTOGRADER, ROOT, grade_one, labels_of, make_s
 from whiteboard.course.generate import points_by_function, release_all, solution_notebook, source_digest
 from whiteboard.grading.grade import grade
 
+# one parallel worker runs all of this module: its fixtures are built once
+pytestmark = pytest.mark.xdist_group("kit")
+
 
 @pytest.fixture(scope="module")
 def solutions_results():
@@ -143,3 +146,18 @@ def test_cli_grades_and_writes_json(tmp_path):
     assert run.returncode == 0, run.stderr
     assert "q05_cross_entropy: 0 / " in run.stdout and "not-implemented" in run.stdout
     assert json.loads(out.read_text())["submission"] == "release"
+
+
+def test_readme_lists_every_assignment_with_its_points():
+    """The README's table of assignments is the one a newcomer reads: it names every assignment
+    with the automatic points its checks give and the points of its questions graded by hand."""
+    from whiteboard.grading.notebook import read_manual_cells
+
+    readme = (ROOT / "README.md").read_text()
+    for assignment in ASSIGNMENTS:
+        auto = sum(points_by_function(AUTOGRADER / f"test_{assignment}.py").values())
+        manual = sum(m["max_points"] for m in read_manual_cells(ROOT / "source" / assignment / f"{assignment}.ipynb"))
+        row = next((ln for ln in readme.splitlines() if ln.startswith(f"| `{assignment}` |")), None)
+        assert row is not None, f"README has no row for {assignment}"
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert (float(cells[-2]), float(cells[-1])) == (auto, manual), (assignment, cells[-2:], auto, manual)

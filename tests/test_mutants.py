@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import ASSIGNMENTS, by_function, labels_of, mutant_cases, mutants_of
+from conftest import ASSIGNMENTS, by_function, labels_of, mutant_cases, mutants_of, per_assignment
 
 def _params(kind: str):
     for assignment in ASSIGNMENTS:
         for case, (k, label, function, _) in mutant_cases(assignment).items():
             if k == kind:
-                yield pytest.param(assignment, case, label, function, id=f"{assignment}:{case}")
+                yield pytest.param(assignment, case, label, function, id=f"{assignment}:{case}",
+                                   marks=pytest.mark.xdist_group(assignment))
 
 
 @pytest.mark.parametrize("assignment,case,label,function", list(_params("mutant")))
@@ -40,14 +41,14 @@ def test_alternative_solution_passes(corpus, assignment, case, label, function):
     assert not failed, "a correct alternative lost points:\n" + "\n\n".join(failed)[:4000]
 
 
-@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+@pytest.mark.parametrize("assignment", per_assignment())
 def test_every_catalogue_label_has_a_mutant(assignment):
     covered = {label for label, *_ in mutants_of(assignment).MUTANTS}
     missing = labels_of(assignment).required - covered
     assert not missing, f"{assignment}: no mutant for {sorted(missing)}"
 
 
-@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+@pytest.mark.parametrize("assignment", per_assignment())
 def test_every_function_has_two_alternatives(assignment):
     """Two other correct solutions per function; an answer given as a value needs one accepted
     form besides the notebook's (a list for a set, 1 / 4 for 0.25, ...)."""

@@ -39,6 +39,9 @@ AUTOGRADE = """
 import sys
 from nbgrader.apps import NbGraderAPI
 from traitlets.config import Config
+
+# one parallel worker runs all of this module: its fixtures are built once
+pytestmark = pytest.mark.xdist_group("nbgrader")
 config = Config()
 exec(open(sys.argv[1] + "/nbgrader_config.py").read(), {"get_config": lambda: config})
 config.CourseDirectory.root = sys.argv[1]

@@ -119,7 +119,9 @@ def test_functions_return_new_arrays():
 def test_forbidden_names_exist():
     import importlib
 
-    for dotted in R._OPTIM:
+    from autograder.labels.q03_optimizers import _OPTIM
+
+    for dotted in _OPTIM:
         module, _, attr = dotted.rpartition(".")
         assert hasattr(importlib.import_module(module), attr), dotted
     assert set(R.FORBIDDEN) == set(R.LABELS.functions)
@@ -132,11 +134,11 @@ REFERENCE = {f: evaluate(f, namespace()) for f in R.LABELS.functions}
 
 @pytest.mark.parametrize("label,function,source", MUTANTS, ids=[f"{m[1]}:{m[0]}" for m in MUTANTS])
 def test_mutant_reproduces_a_variant_of_its_label(label, function, source):
-    assert label in R.LABELS.required
+    assert label in R.LABELS.required or label in R.LABELS.extra
     ns = namespace(source)
     if label == "mutates-input":
         rule = FUNCTION_RULE[function]
-        assert "w" in H.run_updates(ns, rule, W0, NOISE[:3], dict(lr=0.1))["mutated"]
+        assert H.run_updates(ns, rule, W0, NOISE[:3], dict(lr=0.1))["mutated"]
         return
     if label in TRACE_LABELS:   # forbidden-api: the values are right, the tripwire names it
         assert same(evaluate(function, ns), REFERENCE[function])

@@ -143,6 +143,11 @@ def test_block_equals_composition_and_encoder_layer():
                 assert torch.allclose(got, composed(state, d, h, f, pre, x, mask), atol=1e-5)
 
 
+def test_block_is_not_a_standin():
+    """A stand-in answers with plain data through a proxy: it cannot hand back a class."""
+    assert "TransformerBlock" not in R.STANDINS and "greedy_decode" not in R.STANDINS
+
+
 def test_block_structure_has_catalogue_keys():
     s = H.block_structure(dict(vars(R)), 8, 2, 16)
     assert set(s["state_keys"]) == set(H.block_state(8, 16))

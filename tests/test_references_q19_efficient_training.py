@@ -116,6 +116,11 @@ def test_lora_reference_contract():
             assert torch.allclose(m["weight"], base.weight + cfg["alpha"] / r * B @ A, atol=1e-6)
 
 
+def test_classes_are_not_standins():
+    """A stand-in answers with plain data through a proxy: it cannot hand back a class."""
+    assert "LoRALinear" not in R.STANDINS and "DynamicLossScaler" not in R.STANDINS
+
+
 def test_lora_param_count():
     for n_in, n_out, r in [(768, 768, 8), (5, 3, 2), (1024, 4096, 16)]:
         layer = R.LoRALinear(nn.Linear(n_in, n_out), r, 2 * r)
@@ -175,6 +180,9 @@ def test_scaler_equals_grad_scaler():
         skipped = [s for s in ours["steps"] if s["kind"] != "ok"]
         assert skipped and all(s["returned"] is False and not s["stepped"] for s in skipped)
         assert all(s["weights_finite"] for s in ours["steps"])
+        # the by-hand scaler the mistakes' variants are built on agrees too
+        by_hand = H.loss_scaler_trace({"DynamicLossScaler": R._ScalerByHand}, **cfg)
+        assert same(scaler_view(by_hand), scaler_view(theirs))
     scales = [s["scale"] for s in H.loss_scaler_trace(dict(vars(R)), **SCALER_CONFIGS[0])["steps"]]
     assert scales[:8] == [1024, 1024, 512, 512, 512, 1024, 1024, 512]
 

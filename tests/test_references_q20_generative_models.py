@@ -112,6 +112,27 @@ def test_gan_losses_against_torch():
                               torch.log(1 - torch.sigmoid(fake)).mean(), atol=1e-6)
 
 
+def test_gan_step_with_value_only_standin_losses():
+    """While gan_step is graded, discriminator_loss and generator_loss are stand-ins whose answers
+    come back as plain tensors without a graph; the harness gives them their gradient back, so the
+    trace equals the one with the real losses (and a stand-in that keeps its graph is untouched)."""
+    def values_only(fn):
+        return lambda *args: fn(*[a.detach().clone() for a in args]).detach()
+
+    for seed, plant in ((0, True), (3, False)):
+        want = H.gan_trace(dict(vars(R)), seed=seed, plant_grads=plant)
+        ns = dict(vars(R))
+        ns["discriminator_loss"] = values_only(R.discriminator_loss)
+        ns["generator_loss"] = values_only(R.generator_loss)
+        got = H.gan_trace(ns, seed=seed, plant_grads=plant)
+        assert got["events"] == want["events"]
+        assert same(got["returned"], want["returned"])
+        for a, b in zip(got["weights_G"] + got["weights_D"], want["weights_G"] + want["weights_D"]):
+            assert torch.allclose(a, b, rtol=1e-5, atol=1e-7)
+    assert "discriminator_loss" in R.STANDINS and "generator_loss" in R.STANDINS
+    assert "gan_step" not in R.STANDINS
+
+
 def test_gan_step_trace():
     t = H.gan_trace(dict(vars(R)), seed=0)
     kinds = [e[:2] for e in t["events"] if e[0] in ("backward", "step")]

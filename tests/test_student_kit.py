@@ -16,7 +16,7 @@ import nbformat
 import numpy as np
 import pytest
 
-from conftest import ASSIGNMENTS, AUTOGRADER, ROOT, make_submission, mutant_cases
+from conftest import ASSIGNMENTS, AUTOGRADER, ROOT, make_submission, mutant_cases, per_assignment
 from whiteboard.worker import codec
 
 
@@ -67,7 +67,9 @@ def _reference_bodies() -> list[tuple[str, str]]:
     return bodies
 
 
-def test_kit_holds_no_reference_or_variant(kit):
+@pytest.mark.parametrize("assignment", per_assignment())
+def test_kit_holds_no_reference_or_variant(kits, assignment):
+    kit = kits(assignment)
     files = [p for p in kit.rglob("*") if p.is_file()]
     names = {p.relative_to(kit).as_posix() for p in files}
     assert not [n for n in names if "references" in n.split("/")], "the kit holds the references folder"
@@ -84,11 +86,12 @@ def test_kit_holds_no_reference_or_variant(kit):
                 assert data[key].dtype.kind in "biufc", (npz, key, data[key].dtype)
 
 
-def test_kit_notebooks_hold_no_solution(kit):
-    for a in ASSIGNMENTS:
-        text = (kit / a / f"{a}.ipynb").read_text()
-        assert "BEGIN SOLUTION" not in text and "BEGIN HIDDEN TESTS" not in text
-        assert text == (ROOT / "release" / a / f"{a}.ipynb").read_text()
+@pytest.mark.parametrize("assignment", per_assignment())
+def test_kit_notebooks_hold_no_solution(kits, assignment):
+    kit, a = kits(assignment), assignment
+    text = (kit / a / f"{a}.ipynb").read_text()
+    assert "BEGIN SOLUTION" not in text and "BEGIN HIDDEN TESTS" not in text
+    assert text == (ROOT / "release" / a / f"{a}.ipynb").read_text()
 
 
 # ---- the same verdicts -------------------------------------------------------------------------------
@@ -97,7 +100,7 @@ def _verdicts(result: dict) -> dict[str, tuple]:
     return {c["id"]: (c["passed"], c["pitfall"]) for c in result["checks"]}
 
 
-@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+@pytest.mark.parametrize("assignment", per_assignment())
 def test_kit_answers_every_question_the_references_answer(corpus, assignment):
     """The solution, the stubs and every mutant: every question a public check asked (expected
     values, the variants' results, stand-ins, traces) gets the same answer from the kit's frozen
@@ -107,11 +110,12 @@ def test_kit_answers_every_question_the_references_answer(corpus, assignment):
     assert not corpus.differences(assignment), corpus.differences(assignment)[:20]
 
 
-@pytest.mark.parametrize("assignment", ["q05_cross_entropy"])
-def test_the_kit_itself_gives_the_instructors_verdicts(kit, corpus, tmp_path, assignment):
+@pytest.mark.parametrize("assignment", per_assignment(["q05_cross_entropy"]))
+def test_the_kit_itself_gives_the_instructors_verdicts(kits, corpus, tmp_path, assignment):
     """End to end, through the kit's own autograder in a fresh Python: the same verdict and label
     on every public check, for the solution, the stubs and every mutant."""
     needs(assignment)
+    kit = kits(assignment)
     instructor = corpus(assignment)
     cases = {c: v for c, v in mutant_cases(assignment).items() if v[0] == "mutant"}
     dirs = {case: make_submission(tmp_path / f"c{i}", assignment, [v[3]]) for i, (case, v) in enumerate(cases.items())}
@@ -165,9 +169,11 @@ def _literal(rows) -> str:
     return lit(rows)
 
 
-def test_a_lookup_table_passes_the_kit_and_fails_the_hidden_checks(kit, tmp_path):
+@pytest.mark.xdist_group("q05_cross_entropy")
+def test_a_lookup_table_passes_the_kit_and_fails_the_hidden_checks(kits, tmp_path):
     assignment = "q05_cross_entropy"
     needs(assignment)
+    kit = kits(assignment)
     folder = tmp_path / "cheat" / assignment
     folder.mkdir(parents=True)
     nbformat.write(_lookup_table_notebook(kit, assignment), str(folder / f"{assignment}.ipynb"))
@@ -195,7 +201,10 @@ def test_hidden_runs_depend_on_the_course_secret(tmp_path, monkeypatch):
     assert a.check("f/x", hidden=True).seed(3) != a.check("f/y", hidden=True).seed(3)
 
 
-def test_the_kit_runs_no_hidden_check(kit):
+@pytest.mark.xdist_group("q05_cross_entropy")
+def test_the_kit_runs_no_hidden_check(kits):
+    needs("q05_cross_entropy")
+    kit = kits("q05_cross_entropy")
     run = subprocess.run([sys.executable, "-m", "pytest", "autograder/", "--collect-only", "-q",
                           "-p", "no:cacheprovider"], cwd=kit, capture_output=True, text=True, timeout=300)
     items = [ln for ln in run.stdout.splitlines() if "::" in ln]
@@ -233,9 +242,11 @@ class Kernel:
         self.km.shutdown_kernel(now=True)
 
 
-def test_self_check_in_a_kit_kernel(kit, monkeypatch):
+@pytest.mark.xdist_group("q05_cross_entropy")
+def test_self_check_in_a_kit_kernel(kits, monkeypatch):
     assignment = "q05_cross_entropy"
     needs(assignment)
+    kit = kits(assignment)
     monkeypatch.setenv("WHITEBOARD_CALL_TIMEOUT", "3")
     kernel = Kernel(kit / assignment)
     try:
@@ -263,9 +274,11 @@ def test_self_check_in_a_kit_kernel(kit, monkeypatch):
         kernel.close()
 
 
-def test_self_check_runs_in_a_fork_so_the_kernel_namespace_is_untouched(kit):
+@pytest.mark.xdist_group("q05_cross_entropy")
+def test_self_check_runs_in_a_fork_so_the_kernel_namespace_is_untouched(kits):
     """A function that mutates globals during the check leaves the kernel's globals as they were."""
     needs("q05_cross_entropy")
+    kit = kits("q05_cross_entropy")
     kernel = Kernel(kit / "q05_cross_entropy")
     try:
         kernel.run('import numpy as np\nimport whiteboard\nASSIGNMENT = "q05_cross_entropy"\nCOUNTER = [0]\n'

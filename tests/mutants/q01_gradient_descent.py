@@ -128,6 +128,48 @@ def iterations_per_epoch(n_examples, batch_size, drop_last=False):
         return n_examples // batch_size
     return n_examples // batch_size + 1
 '''),
+    # a backward difference is one-sided too
+    ("forward-difference", "numerical_gradient", '''
+def numerical_gradient(f, p, eps=1e-5):
+    g = np.zeros(p.shape)
+    for i in np.ndindex(p.shape):
+        q = p.copy()
+        q[i] -= eps
+        g[i] = (f(p) - f(q)) / eps
+    return g
+'''),
+    ("noise-ignored", "gd_path", '''
+def gd_path(grad_fn, p0, lr, steps, momentum=0.0, noise=None):
+    p = np.array(p0, dtype=float)
+    v = np.zeros_like(p)
+    path = [p.copy()]
+    for t in range(steps):
+        v = momentum * v + grad_fn(p)
+        p = p - lr * v
+        path.append(p.copy())
+    return np.array(path)
+'''),
+    # the Jacobian of the numerical gradient with a forward outer difference: H[i, j] != H[j, i]
+    ("hessian-not-symmetric", "hessian", '''
+def hessian(f, p, eps=1e-4):
+    p = np.asarray(p, dtype=float)
+    d = p.size
+    H = np.zeros((d, d))
+    g0 = numerical_gradient(f, p)
+    for i in range(d):
+        e = np.zeros(d)
+        e[i] = eps
+        H[i] = (numerical_gradient(f, p + e) - g0) / eps
+    return H
+'''),
+    # "drop_last removes one batch": one short when the last batch is full
+    ("off-by-one-batch", "iterations_per_epoch", '''
+import math
+
+def iterations_per_epoch(n_examples, batch_size, drop_last=False):
+    c = math.ceil(n_examples / batch_size)
+    return c - 1 if drop_last else c
+'''),
 ]
 
 ALTERNATIVES = [
@@ -291,5 +333,39 @@ def iterations_per_epoch(n_examples, batch_size, drop_last=False):
 def iterations_per_epoch(n_examples, batch_size, drop_last=False):
     full, rest = divmod(n_examples, batch_size)
     return full + (1 if rest and not drop_last else 0)
+'''),
+
+    # the Jacobian of the numerical gradient, not symmetrised: symmetric to within its error
+    ("hessian", '''
+def hessian(f, p, eps=1e-4):
+    p = np.asarray(p, float)
+    d = p.size
+    H = np.zeros((d, d))
+    for i in range(d):
+        e = np.zeros(d)
+        e[i] = eps
+        H[i] = (numerical_gradient(f, p + e) - numerical_gradient(f, p - e)) / (2 * eps)
+    return H
+'''),
+    ("iterations_per_epoch", '''
+import torch
+
+def iterations_per_epoch(n_examples, batch_size, drop_last=False):
+    loader = torch.utils.data.DataLoader(range(n_examples), batch_size=batch_size, drop_last=drop_last)
+    return len(loader)
+'''),
+    # a preallocated path, the velocity a Python float at first
+    ("gd_path", '''
+def gd_path(grad_fn, p0, lr, steps, momentum=0.0, noise=None):
+    path = np.zeros((steps + 1, len(p0)))
+    path[0] = p0
+    v = 0
+    for t in range(steps):
+        g = grad_fn(path[t])
+        if noise is not None:
+            g = g + noise[t]
+        v = momentum * v + g
+        path[t + 1] = path[t] - lr * v
+    return path
 '''),
 ]

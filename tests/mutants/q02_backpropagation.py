@@ -70,6 +70,46 @@ def tied_weights_grad(x, W, dout):
     dW = x.T @ dh            # gradient from the first use replaces it
     return dW
 '''),
+    ("sum-not-mean", "softmax_cross_entropy", '''
+def softmax_cross_entropy(logits, y):
+    z = logits - logits.max(1, keepdims=True)
+    lp = z - np.log(np.exp(z).sum(1, keepdims=True))
+    d = np.exp(lp)
+    d[np.arange(len(y)), y] -= 1
+    return float(-lp[np.arange(len(y)), y].sum()), d
+'''),
+    # norms instead of the largest entry-wise error
+    ("relative-error-formula", "grad_check", '''
+def grad_check(f, x, analytic_grad, eps=1e-6):
+    n = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        a, b = x.copy(), x.copy()
+        a[i] += eps
+        b[i] -= eps
+        n[i] = (f(a) - f(b)) / (2 * eps)
+    return float(np.linalg.norm(analytic_grad - n) / (np.linalg.norm(analytic_grad) + np.linalg.norm(n)))
+'''),
+    # no floor: 0 / 0 where both gradients are 0
+    ("relative-error-formula", "grad_check", '''
+def grad_check(f, x, analytic_grad, eps=1e-6):
+    n = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        a, b = x.copy(), x.copy()
+        a[i] += eps
+        b[i] -= eps
+        n[i] = (f(a) - f(b)) / (2 * eps)
+    return float(np.max(np.abs(analytic_grad - n) / (np.abs(analytic_grad) + np.abs(n))))
+'''),
+    ("forward-difference", "grad_check", '''
+def grad_check(f, x, analytic_grad, eps=1e-6):
+    n = np.zeros_like(x)
+    f0 = f(x)
+    for i in np.ndindex(x.shape):
+        a = x.copy()
+        a[i] += eps
+        n[i] = (f(a) - f0) / eps
+    return float(np.max(np.abs(analytic_grad - n) / np.maximum(1e-8, np.abs(analytic_grad) + np.abs(n))))
+'''),
 ]
 
 ALTERNATIVES = [
@@ -268,5 +308,16 @@ def tied_weights_grad(x, W, dout):
     dW += np.einsum("bi,bj->ij", h, dout)
     dW += np.einsum("bi,bk,jk->ij", x, dout, W)
     return dW
+'''),
+
+    # a logsumexp written out, the loss left as a NumPy float
+    ("softmax_cross_entropy", '''
+def softmax_cross_entropy(logits, y):
+    m = logits.max(axis=1, keepdims=True)
+    lse = m[:, 0] + np.log(np.exp(logits - m).sum(axis=1))
+    loss = np.mean(lse - logits[np.arange(len(y)), y])
+    p = np.exp(logits - lse[:, None])
+    p[np.arange(len(y)), y] -= 1
+    return loss, p / len(y)
 '''),
 ]

@@ -95,6 +95,56 @@ def sgd_update(w, g, lr):
     w -= lr * g
     return w
 '''),
+    ("eps-inside-sqrt", "adagrad_update", '''
+def adagrad_update(w, g, s, lr, eps=1e-10):
+    s = s + g * g
+    return w - lr * g / np.sqrt(s + eps), s
+'''),
+    ("eps-inside-sqrt", "adamw_update", '''
+def adamw_update(w, g, m, v, t, lr, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01):
+    w = w * (1 - lr * weight_decay)
+    m = beta1 * m + (1 - beta1) * g
+    v = beta2 * v + (1 - beta2) * g * g
+    return w - lr * (m / (1 - beta1 ** t)) / np.sqrt(v / (1 - beta2 ** t) + eps), m, v
+'''),
+    # only the second moment corrected
+    ("adam-no-bias-correction", "adam_update", '''
+def adam_update(w, g, m, v, t, lr, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0):
+    g = g + weight_decay * w
+    m = beta1 * m + (1 - beta1) * g
+    v = beta2 * v + (1 - beta2) * g * g
+    return w - lr * m / (np.sqrt(v / (1 - beta2 ** t)) + eps), m, v
+'''),
+    # the weights shrunk after the Adam step
+    ("adam-decoupled-decay", "adam_update", '''
+def adam_update(w, g, m, v, t, lr, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0):
+    m = beta1 * m + (1 - beta1) * g
+    v = beta2 * v + (1 - beta2) * g * g
+    w = w - lr * (m / (1 - beta1 ** t)) / (np.sqrt(v / (1 - beta2 ** t)) + eps)
+    return w * (1 - lr * weight_decay), m, v
+'''),
+    # the state updated in place
+    ("mutates-input", "momentum_update", '''
+def momentum_update(w, g, v, lr, momentum=0.9, nesterov=False):
+    v *= momentum
+    v += g
+    return w - lr * (g + momentum * v if nesterov else v), v
+'''),
+    # torch.optim imported by name, its state loaded by hand: right values, still forbidden
+    ("forbidden-api", "adam_update", '''
+import torch
+from torch.optim import Adam
+
+def adam_update(w, g, m, v, t, lr, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0):
+    p = torch.nn.Parameter(torch.tensor(w))
+    opt = Adam([p], lr=lr, betas=(beta1, beta2), eps=eps, weight_decay=weight_decay)
+    opt.state[p] = {"step": torch.tensor(float(t - 1)), "exp_avg": torch.tensor(m),
+                    "exp_avg_sq": torch.tensor(v)}
+    p.grad = torch.tensor(g)
+    opt.step()
+    state = opt.state[p]
+    return p.detach().numpy().copy(), state["exp_avg"].numpy().copy(), state["exp_avg_sq"].numpy().copy()
+'''),
 ]
 
 ALTERNATIVES = [
@@ -221,5 +271,17 @@ def optimizer_state_floats(n_params, name):
     buffers = {"sgd": [], "momentum": ["momentum_buffer"], "rmsprop": ["square_avg"],
                "adam": ["exp_avg", "exp_avg_sq"], "adamw": ["exp_avg", "exp_avg_sq"]}
     return len(buffers[name]) * n_params
+'''),
+
+    # torch's lerp written as m + (1 - beta1) * (g - m)
+    ("adam_update", '''
+def adam_update(w, g, m, v, t, lr, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0):
+    if weight_decay != 0:
+        g = g + weight_decay * w
+    m = m + (1 - beta1) * (g - m)
+    v = beta2 * v + (1 - beta2) * np.square(g)
+    bc1, bc2 = 1 - beta1 ** t, 1 - beta2 ** t
+    denom = np.sqrt(v) / np.sqrt(bc2) + eps
+    return w - (lr / bc1) * m / denom, m, v
 '''),
 ]

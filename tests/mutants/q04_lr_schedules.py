@@ -60,6 +60,49 @@ def make_warmup_cosine_scheduler(optimizer, total_steps, warmup_steps, min_lr_ra
                                          min_lr=lr * min_lr_ratio))
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda=lambdas)
 '''),
+    ("not-clamped-after-end", "cosine_lr", '''
+import math
+
+def cosine_lr(step, total_steps, base_lr, min_lr=0.0):
+    return min_lr + (base_lr - min_lr) * 0.5 * (1 + math.cos(math.pi * step / total_steps))
+'''),
+    ("off-by-one-decay", "step_decay_lr", '''
+def step_decay_lr(step, base_lr, step_size, gamma=0.1):
+    return base_lr * gamma ** ((step + 1) // step_size)
+'''),
+    ("warmup-off-by-one", "warmup_cosine_lr", '''
+import math
+
+def warmup_cosine_lr(step, total_steps, warmup_steps, base_lr, min_lr=0.0):
+    if step < warmup_steps:
+        return base_lr * (step + 1) / (warmup_steps + 1)
+    if step >= total_steps:
+        return min_lr
+    p = (step - warmup_steps) / (total_steps - warmup_steps)
+    return min_lr + (base_lr - min_lr) * (1 + math.cos(math.pi * p)) / 2
+'''),
+    # the cosine after the warmup measured over total_steps
+    ("decay-ignores-warmup", "warmup_cosine_lr", '''
+import math
+
+def warmup_cosine_lr(step, total_steps, warmup_steps, base_lr, min_lr=0.0):
+    if step < warmup_steps:
+        return base_lr * step / warmup_steps
+    if step >= total_steps:
+        return min_lr
+    progress = (step - warmup_steps) / total_steps
+    return min_lr + (base_lr - min_lr) * (1 + math.cos(math.pi * progress)) / 2
+'''),
+    ("ignores-min-lr", "sgdr_lr", '''
+import math
+
+def sgdr_lr(step, base_lr, t0, t_mult=1, min_lr=0.0):
+    t, period = step, t0
+    while t >= period:
+        t -= period
+        period *= t_mult
+    return base_lr * (1 + math.cos(math.pi * t / period)) / 2
+'''),
 ]
 
 ALTERNATIVES = [
@@ -228,5 +271,29 @@ def make_warmup_cosine_scheduler(optimizer, total_steps, warmup_steps, min_lr_ra
     def factor(step):
         return warmup_cosine_lr(step, total_steps, warmup_steps, 1.0, min_lr_ratio)
     return torch.optim.lr_scheduler.LambdaLR(optimizer, [factor] * len(optimizer.param_groups))
+'''),
+
+    # ExponentialLR's own recursion
+    ("exponential_lr", '''
+def exponential_lr(step, base_lr, gamma):
+    lr = base_lr
+    for _ in range(step):
+        lr *= gamma
+    return lr
+'''),
+    # the factor written out, without warmup_cosine_lr
+    ("make_warmup_cosine_scheduler", '''
+import math
+import torch
+
+def make_warmup_cosine_scheduler(optimizer, total_steps, warmup_steps, min_lr_ratio=0.0):
+    def f(step):
+        if step < warmup_steps:
+            return step / warmup_steps
+        if step >= total_steps:
+            return min_lr_ratio
+        progress = (step - warmup_steps) / (total_steps - warmup_steps)
+        return min_lr_ratio + (1 - min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda=f)
 '''),
 ]

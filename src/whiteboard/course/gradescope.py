@@ -142,7 +142,9 @@ def collect_checks(autograder: Path, assignments: list[str] | None = None) -> di
                                               "max_points": points})
 
     # --noconftest: collecting needs neither the plugin's fixtures nor its torch warm-up.
+    ini = autograder / "pytest.ini"
     args = [*(str(autograder / f"test_{a}.py") for a in names), "--collect-only", "-q",
+            *(["-c", str(ini)] if ini.exists() else []),
             "--noconftest", "-p", "no:cacheprovider", "--rootdir", str(autograder.parent),
             "-W", "ignore"]
     code, output = run_pytest(args, plugins=[Collect()])

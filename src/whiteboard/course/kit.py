@@ -92,8 +92,9 @@ def build_kit(course: Path, out: Path, assignments: list[str] | None = None,
 
     # 2. the public parts of the autograder: checks, labels, harnesses; nothing compiled
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for name in ("__init__.py", "conftest.py"):
-        shutil.copy(autograder / name, kit_autograder / name)
+    for name in ("__init__.py", "conftest.py", "pytest.ini"):
+        if (autograder / name).exists():
+            shutil.copy(autograder / name, kit_autograder / name)
     for a in names:
         shutil.copy(autograder / f"test_{a}.py", kit_autograder / f"test_{a}.py")
     for part in KIT_AUTOGRADER_PARTS:

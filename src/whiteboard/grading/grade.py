@@ -16,6 +16,16 @@ from whiteboard.worker import sandbox
 __all__ = ["grade", "find_autograder", "available_assignments", "notebook_imports"]
 
 
+def pytest_args(autograder: Path, files: list[str]) -> list[str]:
+    """The options every in-process grading session runs with: the autograder's own pytest.ini
+    (never the options of whatever project the autograder sits in), no cache, quiet."""
+    ini = autograder / "pytest.ini"
+    # unraisableexception runs gc.collect() five times at the end: ~1 s with torch in memory.
+    return [*files, *(["-c", str(ini)] if ini.exists() else []), "--rootdir", str(autograder.parent),
+            "-p", "no:cacheprovider", "-q", "-p", "no:unraisableexception", "-p", "no:threadexception",
+            "-W", "ignore"]
+
+
 def notebook_imports(submission: Path, assignments: list[str]) -> set[str]:
     """The modules the notebooks of `assignments` under `submission` import (one that cannot be
     read imports nothing)."""
@@ -62,10 +72,7 @@ def grade(submission: Path | str, assignments: list[str] | None = None,
         raise ValueError(f"no autograder for {', '.join(unknown)} (known: {', '.join(known)})")
     files = [str(autograder / f"test_{a}.py") for a in assignments]
     session = _Session(Settings(open_notebook=open_notebook, record=record, public_only=public_only))
-    # unraisableexception runs gc.collect() five times at the end: ~1 s with torch in memory.
-    args = [*files, "--submission", str(submission), "-p", "no:cacheprovider", "-q",
-            "-p", "no:unraisableexception", "-p", "no:threadexception",
-            "--rootdir", str(autograder.parent), "-W", "ignore"]
+    args = [*pytest_args(autograder, files), "--submission", str(submission)]
     if function:
         args += ["--function", function]
     if open_notebook is None:
@@ -92,9 +99,7 @@ def grade_many(submissions: dict[str, Path], assignments: list[str], autograder:
         raise ValueError(f"no autograder for {', '.join(unknown)}")
     cases = {str(k): Path(v).resolve() for k, v in submissions.items()}
     session = _Session(Settings(public_only=public_only, submissions=cases, oracle=oracle))
-    args = [*(str(autograder / f"test_{a}.py") for a in assignments), "-p", "no:cacheprovider", "-q",
-            "-p", "no:unraisableexception", "-p", "no:threadexception",
-            "--rootdir", str(autograder.parent), "-W", "ignore"]
+    args = pytest_args(autograder, [str(autograder / f"test_{a}.py") for a in assignments])
     preload = tuple(set().union(*(notebook_imports(d, assignments) for d in list(cases.values())[:3])))
     threading.Thread(target=zygote, args=(preload,), kwargs={"harnesses": str(autograder / "harnesses")},
                      daemon=True).start()
