@@ -15,7 +15,7 @@ inside the run, min_lr > 0, and pct_start * total_steps a whole number.
 import numpy as np
 import pytest
 
-from whiteboard.grading.compare import mismatch, show
+
 
 RTOL = 1e-10
 

@@ -4,7 +4,6 @@ keeps the autograder out of the student's kernel and survives an infinite loop."
 from __future__ import annotations
 
 import ast
-import inspect
 import json
 import subprocess
 import sys

@@ -12,7 +12,7 @@ pitfall variants are NumPy, each with one classic mistake.
 import numpy as np
 import torch
 
-from autograder.labels.q03_optimizers import FORBIDDEN, LABELS  # noqa: F401 (FORBIDDEN: the checks')
+from autograder.labels.q03_optimizers import LABELS
 from whiteboard.grading.pitfalls import Pitfalls
 
 PITFALLS = Pitfalls(LABELS)

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from autograder.labels.q10_activations import FORBIDDEN, LABELS  # noqa: F401 - FORBIDDEN: the rule
+from autograder.labels.q10_activations import LABELS
 from whiteboard.grading.pitfalls import Pitfalls
 
 PITFALLS = Pitfalls(LABELS)

@@ -9,7 +9,7 @@ import math
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from autograder.labels.q11_convolution import FORBIDDEN, LABELS  # noqa: F401 - FORBIDDEN: torch
+from autograder.labels.q11_convolution import LABELS
 from whiteboard.grading.pitfalls import Pitfalls
 
 PITFALLS = Pitfalls(LABELS)

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from autograder.labels.q14_lstm import FORBIDDEN, LABELS  # noqa: F401 - FORBIDDEN: see the labels
+from autograder.labels.q14_lstm import LABELS
 from whiteboard.grading.pitfalls import Pitfalls
 
 PITFALLS = Pitfalls(LABELS)

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from autograder.labels.q15_self_attention import FORBIDDEN, LABELS  # noqa: F401 - FORBIDDEN: see labels
+from autograder.labels.q15_self_attention import LABELS
 from whiteboard.grading.pitfalls import Pitfalls
 
 PITFALLS = Pitfalls(LABELS)

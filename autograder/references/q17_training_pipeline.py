@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from autograder.labels.q17_training_pipeline import FORBIDDEN, LABELS  # noqa: F401 - FORBIDDEN: none
+from autograder.labels.q17_training_pipeline import LABELS
 from whiteboard.grading.pitfalls import Pitfalls
 
 PITFALLS = Pitfalls(LABELS)
