@@ -26,6 +26,7 @@ from whiteboard.course.generate import points_by_function
 # one parallel worker runs all of this module: its fixtures are built once
 pytestmark = pytest.mark.xdist_group("gradescope")
 
+
 # every assignment's automatic points, read from its checks
 MAX = {p.stem[len("test_"):]: sum(points_by_function(p).values()) for p in sorted(AUTOGRADER.glob("test_q*.py"))}
 

@@ -17,6 +17,7 @@ from whiteboard.grading.grade import grade
 pytestmark = pytest.mark.xdist_group("kit")
 
 
+
 @pytest.fixture(scope="module")
 def solutions_results():
     return grade(ROOT / "solutions", ASSIGNMENTS, autograder=AUTOGRADER)

@@ -19,6 +19,9 @@ from conftest import ASSIGNMENTS, AUTOGRADER, ROOT
 from whiteboard.course.generate import MARKER
 from whiteboard.grading.grade import grade
 
+# one parallel worker runs all of this module: its fixtures are built once
+pytestmark = pytest.mark.xdist_group("nbgrader")
+
 
 def submitted_notebook(assignment: str, extra_cell: str | None):
     """The release notebook with its solution cells filled in, as a student would hand it in."""
@@ -40,8 +43,6 @@ import sys
 from nbgrader.apps import NbGraderAPI
 from traitlets.config import Config
 
-# one parallel worker runs all of this module: its fixtures are built once
-pytestmark = pytest.mark.xdist_group("nbgrader")
 config = Config()
 exec(open(sys.argv[1] + "/nbgrader_config.py").read(), {"get_config": lambda: config})
 config.CourseDirectory.root = sys.argv[1]

@@ -18,11 +18,13 @@ from conftest import ROOT
 from whiteboard.worker import sandbox
 from whiteboard.grading.submission import Notebook, StudentError
 
+# one parallel worker runs all of this module: its fixtures are built once
+pytestmark = pytest.mark.xdist_group("sandbox")
+
 PROBES = r'''
 import os, socket, errno, resource, json
 
-# one parallel worker runs all of this module: its fixtures are built once
-pytestmark = pytest.mark.xdist_group("sandbox")
+
 
 def try_(fn):
     try:
