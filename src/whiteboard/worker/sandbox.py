@@ -410,6 +410,8 @@ def lock_down(config: dict, off: list[str]) -> str:
                 off.append("uid-drop")
     else:
         off.append("uid-drop")
+    # A change of uid clears the parent-death signal (prctl(2)): ask again, as the new uid.
+    die_with_parent()
     for name in ("HOME", "TMPDIR", "MPLCONFIGDIR", "XDG_CACHE_HOME"):
         os.environ[name] = scratch
     if "seccomp" in skip:
