@@ -14,7 +14,7 @@ import pytest
 import torch
 from torch import nn
 
-from autograder.labels.q14_lstm import LABELS
+from autograder.labels.q14_lstm import FORBIDDEN, LABELS
 from autograder.references import q14_lstm as ref
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -213,7 +213,7 @@ def _run(ns, function, args):
         # the hand-written base of the variants (equal to nn.LSTMCell, tested above)
         ns["lstm_cell"] = lambda *a: ref._cell(*a)
     try:
-        with Tripwires(ref.FORBIDDEN.get(function, ()), ns) as wires:
+        with Tripwires(FORBIDDEN.get(function, ()), ns) as wires:
             out = ns[function](*copy.deepcopy(args))
     finally:
         if saved is not None:
