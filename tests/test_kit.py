@@ -133,10 +133,14 @@ def test_committed_solutions_show_fresh_clean_outputs(assignment):
 def test_points_are_defined_once(assignment):
     points = points_by_function(AUTOGRADER / f"test_{assignment}.py")
     nb = nbformat.read(str(ROOT / "source" / assignment / f"{assignment}.ipynb"), as_version=4)
+    hidden = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")
+              and not c.metadata["nbgrader"].get("solution")]
     in_notebook = {c.metadata["nbgrader"]["grade_id"][len("test_"):]: c.metadata["nbgrader"]["points"]
-                   for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")
-                   and not c.metadata["nbgrader"].get("solution")}
+                   for c in hidden}
     assert in_notebook == points
+    for cell in hidden:  # each hidden cell reports the points of its own function to nbgrader
+        function = cell.metadata["nbgrader"]["grade_id"][len("test_"):]
+        assert f'score("{assignment}", "{function}")' in cell.source, cell.source
 
 
 def test_cli_grades_and_writes_json(tmp_path):

@@ -17,7 +17,7 @@ import pytest
 
 from conftest import ASSIGNMENTS, AUTOGRADER, ROOT
 from whiteboard.course.generate import MARKER
-from whiteboard.grading.grade import grade
+from whiteboard.grading.grade import grade_many
 
 # one parallel worker runs all of this module: its fixtures are built once
 pytestmark = pytest.mark.xdist_group("nbgrader")
@@ -74,21 +74,24 @@ def course(tmp_path_factory):
             students.setdefault(assignment, []).append(student)
     subprocess.run([sys.executable, "-c", AUTOGRADE, str(root), *ASSIGNMENTS], cwd=root, check=True,
                    capture_output=True)
-    return root, students
+    # whiteboard's side in one grading session: one start of pytest and of the worker for all
+    whiteboard = grade_many({s: root / "submitted" / s for s in {s for v in students.values() for s in v}},
+                            ASSIGNMENTS, autograder=AUTOGRADER)
+    return root, students, whiteboard
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_nbgrader_autograde_agrees_with_whiteboard_grade(course, assignment):
     from nbgrader.api import Gradebook
 
-    root, students = course
+    root, students, whiteboard = course
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
         for student in students[assignment]:
             nbgrader_score = gb.find_submission(assignment, student).score
-            ours = grade(root / "submitted" / student, [assignment], autograder=AUTOGRADER)
+            ours = whiteboard[student]["assignments"][assignment]
             # an answered question graded by hand waits for the grader (no automatic score); an
             # unanswered one gets nbgrader's automatic 0 ("No response")
-            manual = ours["assignments"][assignment]["manual"]
+            manual = ours["manual"]
             waiting = [gb.find_grade(m["id"], assignment, assignment, student).auto_score for m in manual]
             assert all(s is None for s in waiting) if student != "stub" else all(s == 0 for s in waiting), waiting
             assert nbgrader_score == pytest.approx(ours["score"]), (student, nbgrader_score, ours["score"])

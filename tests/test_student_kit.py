@@ -285,5 +285,12 @@ def test_self_check_runs_in_a_fork_so_the_kernel_namespace_is_untouched(kits):
                    "    return e / e.sum(axis=axis, keepdims=True)\n")
         assert "all checks pass" in kernel.run('whiteboard.check("softmax")')
         assert kernel.run("print(COUNTER[0])").strip() == "0"
+        # check_all and export find the notebook's namespace (its ASSIGNMENT) by themselves too
+        total = kernel.run("r = whiteboard.check_all(show=False)\n"
+                           "print(sum(c['points'] for c in r['checks'] if c['function'] == 'softmax'))")
+        assert float(total) == 7, total
+        exported = kernel.run("whiteboard.export()")
+        assert "Wrote q05_cross_entropy-submission.zip" in exported, exported
+        (kit / "q05_cross_entropy" / "q05_cross_entropy-submission.zip").unlink()
     finally:
         kernel.close()

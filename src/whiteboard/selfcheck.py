@@ -148,9 +148,9 @@ def check(function: str | None, assignment: str | None = None, namespace: dict |
     from whiteboard.grading.course import find_autograder
 
     if namespace is None:
-        import inspect
+        import sys
 
-        namespace = inspect.stack()[1].frame.f_globals
+        namespace = sys._getframe(1).f_globals
     try:
         autograder = find_autograder()
     except FileNotFoundError as exc:
