@@ -153,6 +153,16 @@ def test_cli_grades_and_writes_json(tmp_path):
     assert json.loads(out.read_text())["submission"] == "release"
 
 
+def test_pytest_autograder_at_the_root_grades_in_one_session():
+    """`--submission solutions` makes pytest read the root's pyproject.toml (with the kit's own
+    `-n auto`); the learner who cloned the repository still gets one session and its score."""
+    run = subprocess.run([sys.executable, "-m", "pytest", "autograder/test_q05_cross_entropy.py",
+                          "--submission", "solutions"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=600)
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert "q05_cross_entropy: 30 / 30" in run.stdout and "bringing up nodes" not in run.stdout, run.stdout[-3000:]
+
+
 def test_readme_lists_every_assignment_with_its_points():
     """The README's table of assignments is the one a newcomer reads: it names every assignment
     with the automatic points its checks give and the points of its questions graded by hand."""

@@ -168,6 +168,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="run only the public version of each check (a student kit has no other)")
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """Grade in this one process. `pytest autograder/ --submission DIR` at a course's root can pick
+    up the course's own pyproject.toml (pytest takes DIR for a path, and the common folder of the
+    two is the root), whose `-n auto` would scatter the checks over pytest-xdist workers: no
+    worker would see the whole notebook, and nobody would print the score."""
+    if getattr(config.option, "numprocesses", None):
+        config.option.numprocesses = None
+    if getattr(config.option, "dist", "no") != "no":
+        config.option.dist = "no"
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "grades(function): the function these checks grade")
     config.addinivalue_line("markers", "points(n): what this check is worth (default 1)")
