@@ -13,17 +13,7 @@ import warnings
 
 import torch
 
-from whiteboard.worker.harness import get_function
-
-
-def _as_float(value):
-    """The value as a float when it is a number (a Python/numpy number or a 1-element tensor)."""
-    if isinstance(value, bool):
-        return None
-    try:
-        return float(value)
-    except (TypeError, ValueError, RuntimeError):
-        return None
+from whiteboard.worker.harness import as_float, get_function
 
 
 def schedule_values(namespace: dict, function: str, steps, args=(), kwargs=None) -> dict:
@@ -38,7 +28,7 @@ def schedule_values(namespace: dict, function: str, steps, args=(), kwargs=None)
     for step in steps:
         out = fn(int(step), *args, **kwargs)
         types.add(type(out).__name__)
-        values.append(_as_float(out))
+        values.append(as_float(out))
     return {"values": values, "types": sorted(types)}
 
 

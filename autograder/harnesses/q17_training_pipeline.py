@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from whiteboard.worker.harness import get_function
+from whiteboard.worker.harness import as_float, get_function
 
 
 # ---- instrumented objects -------------------------------------------------------------------
@@ -387,17 +387,6 @@ class TrainedModel:
         return f"<model of candidate {self.candidate}, trained on {self.trained_on}>"
 
 
-def _plain_float(value):
-    try:
-        if isinstance(value, torch.Tensor):
-            return float(value.detach().reshape(()))
-        if isinstance(value, bool):
-            return None
-        return float(value)
-    except (TypeError, ValueError, RuntimeError):
-        return None
-
-
 def select_trace(namespace: dict, grid: list, scores: dict, sizes=(60, 20, 20)) -> dict:
     """The student's select_hyperparameters with a train_fn and score_fn that record every call.
 
@@ -444,12 +433,12 @@ def select_trace(namespace: dict, grid: list, scores: dict, sizes=(60, 20, 20)) 
     out["best_params"] = dict(best) if isinstance(best, dict) else None
     if not isinstance(val_scores, (dict, str, bytes)) and hasattr(val_scores, "__len__") \
             and hasattr(val_scores, "__getitem__"):
-        as_floats = [_plain_float(v) for v in list(val_scores)]
+        as_floats = [as_float(v) for v in list(val_scores)]
         out["val_scores"] = None if any(v is None for v in as_floats) else as_floats
     else:
         out["val_scores"] = None
     out["val_scores_type"] = type(val_scores).__name__
-    out["test_score"] = _plain_float(test_score)
+    out["test_score"] = as_float(test_score)
     out["test_score_type"] = type(test_score).__name__
     return out
 

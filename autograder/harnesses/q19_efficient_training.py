@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from whiteboard.worker.harness import get_function
+from whiteboard.worker.harness import as_float, get_function, plain_tensor
 
 
 def _seeded_(module: nn.Module, generator: torch.Generator, scale: float = 0.5) -> nn.Module:
@@ -27,21 +27,6 @@ def _seeded_(module: nn.Module, generator: torch.Generator, scale: float = 0.5) 
         for p in module.parameters():
             p.copy_(torch.randn(p.shape, generator=generator) * scale)
     return module
-
-
-def _plain(t):
-    return t.detach().as_subclass(torch.Tensor).clone()
-
-
-def _as_float(value):
-    try:
-        if isinstance(value, torch.Tensor):
-            return float(value.detach().reshape(()))
-        if isinstance(value, bool):
-            return None
-        return float(value)
-    except (TypeError, ValueError, RuntimeError):
-        return None
 
 
 # ---- train_with_accumulation ----------------------------------------------------------------------
@@ -121,9 +106,9 @@ def accumulation_trace(namespace: dict, seed: int = 0, n_micro: int = 5, micro_s
     batches = accumulation_batches(seed, n_micro, micro_size)
     value = fn(model, batches, nn.MSELoss(), optimizer, int(accum_steps))
     out = {"returned_type": type(value).__name__, "losses": None, "element_types": [],
-           "events": events, "weights": [_plain(p) for p in model.parameters()]}
+           "events": events, "weights": [plain_tensor(p) for p in model.parameters()]}
     if isinstance(value, (list, tuple)):
-        out["losses"] = [_as_float(v) for v in value]
+        out["losses"] = [as_float(v) for v in value]
         out["element_types"] = [type(v).__name__ for v in value]
     return out
 
@@ -144,8 +129,8 @@ def lora_trace(namespace: dict, in_features: int, out_features: int, r: int, alp
     x = torch.randn(5, in_features, generator=g) if x is None else torch.as_tensor(x).float()
     A = torch.randn(r, in_features, generator=g) if lora_A is None else torch.as_tensor(lora_A)
     B = torch.randn(out_features, r, generator=g) if lora_B is None else torch.as_tensor(lora_B)
-    w0 = _plain(base.weight)
-    b0 = None if base.bias is None else _plain(base.bias)
+    w0 = plain_tensor(base.weight)
+    b0 = None if base.bias is None else plain_tensor(base.bias)
     torch.manual_seed(int(seed))            # the student's random init of lora_A
     module = cls(base, int(r), alpha)
 
@@ -167,9 +152,9 @@ def lora_trace(namespace: dict, in_features: int, out_features: int, r: int, alp
         "out": None, "merged": None,
     }
     with torch.no_grad():
-        out["base_out"] = _plain(base(x))
+        out["base_out"] = plain_tensor(base(x))
     y = module(x)
-    out["out_initial"] = _plain(y)
+    out["out_initial"] = plain_tensor(y)
     if y.requires_grad:
         (y ** 2).sum().backward()
     out["received_grad"] = sorted(n for n, p in module.named_parameters()
@@ -183,7 +168,7 @@ def lora_trace(namespace: dict, in_features: int, out_features: int, r: int, alp
     with torch.no_grad():
         lora_a.copy_(A)
         lora_b.copy_(B)
-        out["out"] = _plain(module(x))
+        out["out"] = plain_tensor(module(x))
     try:
         merged = module.merged()
     except Exception as exc:  # noqa: BLE001 - a broken merged() must not hide the forward's trace
@@ -194,13 +179,13 @@ def lora_trace(namespace: dict, in_features: int, out_features: int, r: int, alp
             "weight": None, "bias": None, "has_bias": None, "out": None, "adapter_out_after": None}
     if isinstance(merged, nn.Module):
         weight, b = getattr(merged, "weight", None), getattr(merged, "bias", None)
-        info["weight"] = _plain(weight) if isinstance(weight, torch.Tensor) else None
+        info["weight"] = plain_tensor(weight) if isinstance(weight, torch.Tensor) else None
         info["has_bias"] = isinstance(b, torch.Tensor)
-        info["bias"] = _plain(b) if isinstance(b, torch.Tensor) else None
+        info["bias"] = plain_tensor(b) if isinstance(b, torch.Tensor) else None
         with torch.no_grad():
-            info["out"] = _plain(merged(x))
+            info["out"] = plain_tensor(merged(x))
     with torch.no_grad():
-        info["adapter_out_after"] = _plain(module(x))
+        info["adapter_out_after"] = plain_tensor(module(x))
     out["merged"] = info
     return out
 
@@ -253,7 +238,7 @@ def loss_scaler_trace(namespace: dict, script: list, init_scale: float = 65536.0
         optimizer.zero_grad()
         loss = ((model(x) - y) ** 2).mean()
         scaled = scaler.scale(loss)
-        factor = _as_float(scaled)
+        factor = as_float(scaled)
         factor = None if factor is None else factor / float(loss.detach())
         scaled.backward()
         with torch.no_grad():
@@ -261,17 +246,17 @@ def loss_scaler_trace(namespace: dict, script: list, init_scale: float = 65536.0
                 model.weight.grad[i % 2, i % 3] = float("inf")
             elif kind == "nan":
                 model.bias.grad[i % 2] = float("nan")
-        before = [_plain(p) for p in model.parameters()]
+        before = [plain_tensor(p) for p in model.parameters()]
         n_seen = len(optimizer.seen)
         returned = scaler.step(optimizer)
         stepped = len(optimizer.seen) > n_seen
-        after = [_plain(p) for p in model.parameters()]
+        after = [plain_tensor(p) for p in model.parameters()]
         steps.append({
             "kind": kind, "scale_factor": factor,
             "returned": _returned_flag(returned),
             "stepped": stepped, "seen_grads": optimizer.seen[-1] if stepped else None,
             "weights_changed": any(not torch.equal(a, b) for a, b in zip(before, after)),
             "weights_finite": all(bool(torch.isfinite(a).all()) for a in after),
-            "scale": _as_float(scaler.get_scale()),
+            "scale": as_float(scaler.get_scale()),
         })
-    return {"steps": steps, "weights": [_plain(p) for p in model.parameters()]}
+    return {"steps": steps, "weights": [plain_tensor(p) for p in model.parameters()]}

@@ -21,22 +21,7 @@ import math
 import torch
 from torch import nn
 
-from whiteboard.worker.harness import get_function
-
-
-def _plain(t):
-    return t.detach().as_subclass(torch.Tensor).clone()
-
-
-def _as_float(value):
-    try:
-        if isinstance(value, torch.Tensor):
-            return float(value.detach().reshape(()))
-        if isinstance(value, bool):
-            return None
-        return float(value)
-    except (TypeError, ValueError, RuntimeError):
-        return None
+from whiteboard.worker.harness import as_float, get_function, plain_tensor
 
 
 def _seeded_(module: nn.Module, generator: torch.Generator, scale: float = 0.6) -> nn.Module:
@@ -77,7 +62,7 @@ class TracedSGD(torch.optim.SGD):
         super().zero_grad(set_to_none)
 
     def step(self, closure=None):
-        before = {k: [_plain(p) for p in m.parameters()] for k, m in self._watched.items()}
+        before = {k: [plain_tensor(p) for p in m.parameters()] for k, m in self._watched.items()}
         out = super().step(closure)
         changed = {k: any(not torch.equal(a, p.detach()) for a, p in zip(before[k], m.parameters()))
                    for k, m in self._watched.items()}
@@ -229,14 +214,14 @@ def gan_trace(namespace: dict, seed: int = 0, batch: int = 6, z_dim: int = 3, x_
         value = fn(generator, discriminator, opt_g, opt_d, real, z)
     returned = None
     if isinstance(value, (tuple, list)) and len(value) == 2:
-        returned = [_as_float(v) for v in value]
+        returned = [as_float(v) for v in value]
     first_d_step = next((i for i, e in enumerate(events) if e[0] == "step" and e[1] == "opt_d"),
                         len(events))
     return {
         "events": events,
         "returned": returned, "returned_type": type(value).__name__,
-        "weights_G": [_plain(p) for p in generator.parameters()],
-        "weights_D": [_plain(p) for p in discriminator.parameters()],
+        "weights_G": [plain_tensor(p) for p in generator.parameters()],
+        "weights_D": [plain_tensor(p) for p in discriminator.parameters()],
         # facts read off the events
         "g_reached_before_d_step": any(e[0] == "backward" and e[1]
                                        for e in events[:first_d_step]),
@@ -264,7 +249,7 @@ class TinyEps(nn.Module):
     def forward(self, x, t):
         x = torch.as_tensor(x)
         t = torch.as_tensor(t)
-        self._calls.append([_plain(x), _plain(t), bool(torch.is_grad_enabled())])
+        self._calls.append([plain_tensor(x), plain_tensor(t), bool(torch.is_grad_enabled())])
         flat = x.reshape(x.shape[0], -1).to(torch.float64)
         out = torch.tanh(self.lin(flat) + (t.to(torch.float64) / self.T)[:, None] * self.t_vec)
         return out.reshape(x.shape)
@@ -282,7 +267,7 @@ def ddpm_trace(namespace: dict, x0, t, noise, alphas_cumprod, seed: int = 0) -> 
     model = TinyEps(calls, tuple(x0.shape[1:]), len(alphas_cumprod), seed)
     value = fn(model, x0, torch.as_tensor(t), torch.as_tensor(noise), torch.as_tensor(alphas_cumprod))
     is_tensor = isinstance(value, torch.Tensor)
-    out = {"loss": _as_float(value), "type": type(value).__name__, "is_tensor": is_tensor,
+    out = {"loss": as_float(value), "type": type(value).__name__, "is_tensor": is_tensor,
            "shape": list(value.shape) if is_tensor else None,
            "requires_grad": bool(getattr(value, "requires_grad", False)),
            "grad_reaches_model": False, "model_calls": calls}

@@ -10,6 +10,7 @@ and reports what happened as numbers, strings, lists, dicts, arrays and tensors.
 from __future__ import annotations
 
 import copy
+import sys
 
 
 class MissingFunction(Exception):
@@ -39,3 +40,25 @@ def call(namespace: dict, function: str, args: list, kwargs: dict) -> dict:
 def read(namespace: dict, names: list) -> dict:
     """The values of module-level variables (answers such as rf01), None for one not defined."""
     return {name: namespace.get(name) for name in names}
+
+
+def as_float(value):
+    """`value` as a float when it is one number (a Python or numpy number, a one-element tensor,
+    detached first), else None: a bool is not a loss, and neither is a list."""
+    if isinstance(value, bool):
+        return None
+    torch = sys.modules.get("torch")
+    try:
+        if torch is not None and isinstance(value, torch.Tensor):
+            value = value.detach().reshape(())
+        return float(value)
+    except (TypeError, ValueError, RuntimeError):
+        return None
+
+
+def plain_tensor(t):
+    """A detached copy of tensor `t` as a plain torch.Tensor (a Parameter or a student's tensor
+    subclass would not travel as data)."""
+    import torch
+
+    return t.detach().as_subclass(torch.Tensor).clone()
