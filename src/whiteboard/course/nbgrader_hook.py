@@ -19,26 +19,46 @@ import sys
 import tempfile
 from pathlib import Path
 
-CACHE = Path(tempfile.gettempdir()) / "whiteboard-nbgrader"
+
+def graded_content(notebook: Path) -> bytes:
+    """What grading reads of a notebook: the cells it runs and the manually graded cells. nbgrader
+    rewrites its own test cells and checksums in the copy it executes; those do not count."""
+    from whiteboard.grading.notebook import cells_to_grade, read_code_cells, read_manual_cells
+
+    try:
+        cells = cells_to_grade(read_code_cells(Path(notebook)))
+    except ValueError:
+        return Path(notebook).read_bytes()
+    code = [(c.index, c.number, c.source, c.tags, {k: v for k, v in c.nbgrader.items() if k != "checksum"})
+            for c in cells]
+    return json.dumps([code, read_manual_cells(Path(notebook))], sort_keys=True, default=str).encode()
+
+
+def cached_results_file(notebook: Path, autograder: Path) -> Path:
+    """Where the results of grading `notebook` with `autograder` are kept between hidden cells.
+
+    The key covers the checks, the engine and the course secret too: an instructor who edits the
+    autograder, upgrades the kit or changes the secret must not get stale points."""
+    import whiteboard
+    from whiteboard.grading.course import course_secret
+
+    digest = hashlib.sha256(graded_content(notebook))
+    digest.update(course_secret(Path(autograder).parent).encode())
+    engine = Path(whiteboard.__file__).parent
+    for root in (Path(autograder), engine):
+        for path in sorted(root.rglob("*.py")):
+            digest.update(str(path.relative_to(root)).encode() + path.read_bytes())
+    return Path(tempfile.gettempdir()) / "whiteboard-nbgrader" / f"{digest.hexdigest()[:32]}.json"
 
 
 def _results(notebook: Path, assignment: str) -> dict:
-    import whiteboard
     from whiteboard.grading.course import find_autograder
 
     autograder = find_autograder(notebook.parent)
-    # The key covers the checks and the engine too: an instructor who edits the autograder or
-    # upgrades the kit must not get stale points.
-    digest = hashlib.sha256(notebook.read_bytes())
-    engine = Path(whiteboard.__file__).parent
-    for root in (autograder, engine):
-        for path in sorted(root.rglob("*.py")):
-            digest.update(str(path.relative_to(root)).encode() + path.read_bytes())
-    digest = digest.hexdigest()[:32]
-    cached = CACHE / f"{digest}.json"
+    cached = cached_results_file(notebook, autograder)
     if cached.exists():
         return json.loads(cached.read_text())
-    CACHE.mkdir(parents=True, exist_ok=True)
+    cached.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="whiteboard-nbgrader-") as tmp:
         folder = Path(tmp) / assignment
         folder.mkdir()
