@@ -87,8 +87,10 @@ def course(tmp_path_factory):
             students.setdefault(assignment, []).append(student)
     autograder = root / "autograder"
     submitted = {s: root / "submitted" / s for s in {s for v in students.values() for s in v}}
-    # whiteboard's side in one grading session: one start of pytest and of the worker for all
-    whiteboard = grade_many(submitted, ASSIGNMENTS, autograder=autograder)
+    # whiteboard's side in one grading session: one start of pytest and of the worker for all. It
+    # grades with the kit's own autograder/, whose modules this process may have imported already
+    # (the course's copy has the same files, so the same cache keys).
+    whiteboard = grade_many(submitted, ASSIGNMENTS, autograder=AUTOGRADER)
     cache = root / "tmp" / "whiteboard-nbgrader"
     cache.mkdir(parents=True)
     seeded = set()
