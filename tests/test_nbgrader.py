@@ -96,9 +96,9 @@ def course(tmp_path_factory):
     seeded = set()
     for assignment, names in students.items():
         for student in names if assignment not in HOOK_GRADES else ():
-            notebook = submitted[student] / assignment / f"{assignment}.ipynb"
-            seeded.add(cached_results_file(notebook, autograder).name)
-            (cache / cached_results_file(notebook, autograder).name).write_text(json.dumps(whiteboard[student]))
+            key = cached_results_file(submitted[student] / assignment / f"{assignment}.ipynb", autograder).name
+            seeded.add(key)
+            (cache / key).write_text(json.dumps(whiteboard[student]))
     env = {**os.environ, "TMPDIR": str(root / "tmp")}
     subprocess.run([sys.executable, "-c", AUTOGRADE, str(root), *ASSIGNMENTS], cwd=root, check=True,
                    capture_output=True, env=env)
