@@ -22,6 +22,29 @@ def replacing(path: Path):
         raise
 
 
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def sweep_temporaries(folder: Path) -> list[Path]:
+    """Remove the temporaries that `replacing` left under `folder` when its process was killed
+    (SIGKILL runs no cleanup); those of a process still running are its work in progress and stay.
+    Returns what was removed."""
+    removed = []
+    for tmp in Path(folder).rglob(".*.tmp"):
+        pid = tmp.name.rsplit(".", 2)[-2]
+        if pid.isdigit() and not _running(int(pid)) and tmp.is_file():
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
 def write_atomic(path: Path, text: str | bytes) -> None:
     """Write `path` atomically (see `replacing`), flushed to disk first."""
     with replacing(path) as tmp, open(tmp, "wb") as f:

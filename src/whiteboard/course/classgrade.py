@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from whiteboard.grading.results import plural
-from whiteboard.util import write_atomic
+from whiteboard.util import sweep_temporaries, write_atomic
 
 MANIFEST = ".whiteboard-manifest.json"
 
@@ -383,6 +383,7 @@ def grade_class(submitted: Path | str, out: Path | str, workers: int | None = No
     autograder = Path(autograder) if autograder else find_autograder()
     roster = discover(submitted, autograder, assignments)
     out.mkdir(parents=True, exist_ok=True)
+    sweep_temporaries(out)  # a killed run's half-written files (never under a result's name)
     run = _Run(submitted, out, autograder, roster)
 
     todo: dict[str, tuple[dict | None, list[str]]] = {}
