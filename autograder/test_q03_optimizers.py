@@ -68,7 +68,9 @@ def check_rule(nb, rule, k, kwargs, what, scale=1.0, bowl=True):
         message += (f"  the weights first differ from torch.optim's after step {first}:\n"
                     f"  torch.optim: {show(expected[first])}\n  yours:       {show(np.asarray(weights)[first])}\n"
                     f"  after {STEPS} steps: {show(expected[-1])} expected, {show(np.asarray(weights)[-1])} "
-                    "yours\n")
+                    "yours\n"
+                    f"  (the largest difference is {diff.max():.2g}; torch.optim is matched to 1e-10, so "
+                    "even a tiny difference means another formula)\n")
     except (TypeError, ValueError):
         message += f"  expected weights of shape {expected.shape}, got {show(weights)}\n"
     raise nb.fail(label, message + f"  ({problem[1]})")

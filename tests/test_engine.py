@@ -230,3 +230,16 @@ def test_the_codec_keeps_shapes_and_types():
     assert np.array_equal(got["t"], sent["t"]) and got["set"] == {"a", "b"} and got["tuple"] == (1, [2, 3])
     masked = np.ma.MaskedArray([1.0, 2.0], mask=[True, False])
     assert not isinstance(codec.round_trip(masked), np.ma.MaskedArray)  # from a worker: data only
+
+
+def test_a_tiny_mismatch_is_shown_with_enough_digits_to_see_it():
+    """Two arrays alike to 6 digits: the message must not read `x instead of x`."""
+    import numpy as np
+    from whiteboard.grading.compare import mismatch
+
+    label, detail = mismatch(np.array([0.2778712345]), np.array([0.2778712121]), rtol=0, atol=1e-10)
+    assert label == "wrong-value"
+    assert "0.2778712345 instead of 0.2778712121" in detail, detail
+    assert "a difference of 2.2e-08" in detail, detail
+    _, plain = mismatch(np.array([1.5]), np.array([2.0]), rtol=0, atol=1e-10)
+    assert plain.endswith("1.5 instead of 2"), plain

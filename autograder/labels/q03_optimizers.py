@@ -39,7 +39,16 @@ LABELS = Labels(
             "Shrink the weights first, w = w * (1 - lr * weight_decay), and keep the decay out of g."),
     },
     uses=("forbidden-api", "mutates-input"),
-    extra={},
+    extra={
+        "adam-eps-hat": (
+            "the bias corrections were folded into the step size, lr * sqrt(1 - beta2**t) / "
+            "(1 - beta1**t) times m / (sqrt(v) + eps) (the Adam paper's 'efficient' form). That moves "
+            "eps: it is added to the uncorrected sqrt(v), so it weighs up to 1 / sqrt(1 - beta2**t) "
+            "times more than in torch.optim, which adds it to sqrt(v_hat). The steps differ most "
+            "where gradients are small.",
+            "Keep the corrections on the moments: m_hat / (sqrt(v_hat) + eps), or, in the folded "
+            "form, add eps * sqrt(1 - beta2**t) instead of eps."),
+    },
 )
 
 # torch.optim does the exercise for you: each update rule is graded with these watched (a call

@@ -194,7 +194,7 @@ def rmsprop_update_eps_inside(w, g, s, lr, alpha=0.99, eps=1e-8):
 # ---- adam_update ---------------------------------------------------------------------------------
 
 def _adam(w, g, m, v, t, lr, beta1, beta2, eps, l2=0.0, decoupled=0.0, correct=(True, True),
-          t_shift=0, eps_inside=False):
+          t_shift=0, eps_inside=False, eps_hat=False):
     """Adam as torch computes it, with switches for the classic mistakes."""
     w, g = _f(w), _f(g)
     if decoupled:
@@ -207,6 +207,8 @@ def _adam(w, g, m, v, t, lr, beta1, beta2, eps, l2=0.0, decoupled=0.0, correct=(
     bc2 = 1 - beta2 ** (t + t_shift) if correct[1] else 1.0
     if eps_inside:
         denom = np.sqrt(v / bc2 + eps)
+    elif eps_hat:  # the corrections folded into the step size: eps lands on the uncorrected sqrt(v)
+        return w - (lr * np.sqrt(bc2) / bc1) * m / (np.sqrt(v) + eps), m, v
     else:
         denom = np.sqrt(v) / np.sqrt(bc2) + eps
     return w - (lr / bc1) * m / denom, m, v
@@ -248,6 +250,12 @@ def adam_update_eps_inside(w, g, m, v, t, lr, beta1=0.9, beta2=0.999, eps=1e-8, 
     return _adam(w, g, m, v, t, lr, beta1, beta2, eps, l2=weight_decay, eps_inside=True)
 
 
+@PITFALLS.variant("adam_update", "adam-eps-hat")
+def adam_update_folded_corrections(w, g, m, v, t, lr, beta1=0.9, beta2=0.999, eps=1e-8,
+                                   weight_decay=0.0):
+    return _adam(w, g, m, v, t, lr, beta1, beta2, eps, l2=weight_decay, eps_hat=True)
+
+
 @PITFALLS.variant("adam_update", "adam-decoupled-decay")
 def adam_update_decoupled(w, g, m, v, t, lr, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0):
     return _adam(w, g, m, v, t, lr, beta1, beta2, eps, decoupled=weight_decay)
@@ -281,6 +289,12 @@ def adamw_update_coupled(w, g, m, v, t, lr, beta1=0.9, beta2=0.999, eps=1e-8, we
 @PITFALLS.variant("adamw_update", "eps-inside-sqrt")
 def adamw_update_eps_inside(w, g, m, v, t, lr, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01):
     return _adam(w, g, m, v, t, lr, beta1, beta2, eps, decoupled=weight_decay, eps_inside=True)
+
+
+@PITFALLS.variant("adamw_update", "adam-eps-hat")
+def adamw_update_folded_corrections(w, g, m, v, t, lr, beta1=0.9, beta2=0.999, eps=1e-8,
+                                    weight_decay=0.01):
+    return _adam(w, g, m, v, t, lr, beta1, beta2, eps, decoupled=weight_decay, eps_hat=True)
 
 
 @PITFALLS.variant("adamw_update", "adam-no-bias-correction")

@@ -130,6 +130,23 @@ def momentum_update(w, g, v, lr, momentum=0.9, nesterov=False):
     v += g
     return w - lr * (g + momentum * v if nesterov else v), v
 '''),
+    # the Adam paper's "efficient" form: corrections folded into the step size, eps left as it is
+    ("adam-eps-hat", "adam_update", '''
+def adam_update(w, g, m, v, t, lr, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0):
+    g = g + weight_decay * w
+    m = beta1 * m + (1 - beta1) * g
+    v = beta2 * v + (1 - beta2) * g ** 2
+    alpha_t = lr * np.sqrt(1 - beta2 ** t) / (1 - beta1 ** t)
+    return w - alpha_t * m / (np.sqrt(v) + eps), m, v
+'''),
+    ("adam-eps-hat", "adamw_update", '''
+def adamw_update(w, g, m, v, t, lr, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01):
+    w = w * (1 - lr * weight_decay)
+    m = beta1 * m + (1 - beta1) * g
+    v = beta2 * v + (1 - beta2) * g ** 2
+    alpha_t = lr * np.sqrt(1 - beta2 ** t) / (1 - beta1 ** t)
+    return w - alpha_t * m / (np.sqrt(v) + eps), m, v
+'''),
     # torch.optim imported by name, its state loaded by hand: right values, still forbidden
     ("forbidden-api", "adam_update", '''
 import torch
@@ -240,6 +257,16 @@ def adam_update(w, g, m, v, t, lr, beta1=0.9, beta2=0.999, eps=1e-8, weight_deca
     step_size = lr / (1 - beta1 ** t)
     denom = exp_avg_sq.sqrt() / math.sqrt(1 - beta2 ** t) + eps
     return p.addcdiv(exp_avg, denom, value=-step_size).numpy(), exp_avg.numpy(), exp_avg_sq.numpy()
+'''),
+    # the folded form done right: eps scaled by sqrt(1 - beta2**t) along with sqrt(v)
+    ("adam_update", '''
+def adam_update(w, g, m, v, t, lr, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0):
+    g = g + weight_decay * w
+    m = beta1 * m + (1 - beta1) * g
+    v = beta2 * v + (1 - beta2) * g ** 2
+    root_bc2 = np.sqrt(1 - beta2 ** t)
+    alpha_t = lr * root_bc2 / (1 - beta1 ** t)
+    return w - alpha_t * m / (np.sqrt(v) + eps * root_bc2), m, v
 '''),
     # the AdamW paper's form: the decay term added to the Adam step
     ("adamw_update", '''

@@ -158,8 +158,12 @@ def _compare_arrays(g, e, got, expected, rtol, atol, equal_nan):
         return None
     diff = np.where(close, 0, np.abs(np.nan_to_num(g64 - e64, nan=np.inf)))
     idx = tuple(int(i) for i in np.unravel_index(np.argmax(diff), diff.shape))
+    yours, wanted = _num(g64[idx]), _num(e64[idx])
+    if yours == wanted:  # alike to 6 digits: show enough of them, and how far apart they are
+        yours, wanted = f"{g64[idx]:.12g}", f"{e64[idx]:.12g}"
+        wanted += f" (a difference of {diff[idx]:.2g}, more than this check allows)"
     return ("wrong-value", f"{int((~close).sum())} of {close.size} entries differ; the largest "
-            f"difference is at {list(idx)}: {_num(g64[idx])} instead of {_num(e64[idx])}")
+            f"difference is at {list(idx)}: {yours} instead of {wanted}")
 
 
 def _num(x: Any) -> str:
