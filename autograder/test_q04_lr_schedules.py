@@ -33,7 +33,9 @@ def check_schedule(nb, function, steps, args, kwargs=None, scale=1.0):
     params = dict(function=function, steps=steps, args=list(args), kwargs=kwargs)
     shown = ", ".join([repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()])
     called = f"{function}(step, {shown}) for step = {steps[0]} .. {steps[-1]}"
-    got = nb.run(function, "schedule_values", params)
+    # A whole run is one call. Replaying a torch scheduler from step 0 at every call is correct but
+    # quadratic (about 15 s for 1,000 steps here), so the call gets three times the usual limit.
+    got = nb.run(function, "schedule_values", params, timeout=60)
     if any(v is None for v in got["values"]):
         bad = next(i for i, v in enumerate(got["values"]) if v is None)
         raise nb.fail("wrong-type", f"{called}\nat step {steps[bad]} returned a {', '.join(got['types'])}, "

@@ -206,6 +206,21 @@ def one_cycle_lr(step, total_steps, max_lr, pct_start=0.3, div_factor=25.0, fina
             return float(lr_to + (lr_from - lr_to) / 2 * (np.cos(np.pi * pct) + 1))
         start_step = end_step
 '''),
+    # torch's own scheduler replayed from step 0 at every call: correct, and quadratic in the run
+    # (about 15 s of one call for 1,000 steps), which the check's time limit must allow
+    ("one_cycle_lr", '''
+import torch
+
+def one_cycle_lr(step, total_steps, max_lr, pct_start=0.3, div_factor=25.0, final_div_factor=1e4):
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=max_lr)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=max_lr, total_steps=total_steps,
+                                                pct_start=pct_start, div_factor=div_factor,
+                                                final_div_factor=final_div_factor)
+    for _ in range(step):
+        opt.step()
+        sched.step()
+    return opt.param_groups[0]["lr"]
+'''),
     ("sgdr_lr", '''
 import math
 
