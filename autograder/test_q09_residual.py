@@ -218,6 +218,10 @@ def check_norms(nb, model, k, loss="cross_entropy", batch=8):
                           "listed once.")
         raise nb.fail(label or problem[0], f"{desc}: returned {show(got['norms'])}, expected "
                       f"{show(want['norms'])} for the layers {order} ({problem[1]}).")
+    if got["hooks_left"]:
+        raise nb.fail("hooks-left-behind", f"{desc}: the norms are right, but {got['hooks_left']} "
+                      "hook(s) were left registered, so every later forward or backward pass of "
+                      "the model still runs them.")
 
 
 @pytest.mark.grades("layer_gradient_norms")

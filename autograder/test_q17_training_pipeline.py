@@ -565,6 +565,15 @@ def check_select(nb, params):
     if got["best_index"] != want["best_index"]:
         label = named_by_variants(nb, "select_trace", params, "select_hyperparameters", got,
                                   lambda t: t["best_index"])
+        # a grid of a few candidates: the same wrong choice can come from another mistake, so a
+        # label is kept only where the calls score_fn saw bear it out
+        scored = {split: [c for c in calls if c[0] == "score" and c[2] == split]
+                  for split in ("train", "test")}
+        if (label == "tuned-on-train" and not scored["train"]
+                or label == "tuned-on-test" and len(scored["test"]) < 2):
+            label = None
+        if label is None and got["best_index"] == int(np.argmin(want["val_scores"])):
+            label = "picked-lowest-score"
         chosen = "none of the grid's entries" if got["best_index"] < 0 else \
             f"candidate {got['best_index']} {show(got['best_params'])}"
         raise nb.fail(label or "wrong-value",

@@ -343,18 +343,20 @@ class TestTrainingMemoryBytes:
     @pytest.mark.points(2)
     def test_fp32(self, nb):
         """fp32 training with sgd, momentum and adam"""
-        for i, optimizer in enumerate(("sgd", "momentum", "adam")):
-            nb.expect("training_memory_bytes", n_params(nb, 50 + i), optimizer, False)
+        nb.expect_each("training_memory_bytes", [(n_params(nb, 50 + i), optimizer, False)
+                                                 for i, optimizer in enumerate(("sgd", "momentum", "adam"))])
 
     @pytest.mark.points(2)
     def test_mixed_precision(self, nb):
         """mixed precision with sgd, momentum and adam"""
-        for i, optimizer in enumerate(("sgd", "momentum", "adam")):
-            nb.expect("training_memory_bytes", n_params(nb, 60 + i), optimizer, True)
+        # judged together: one optimizer's number can fit two mistakes (fp16 momentum state and
+        # forgotten gradients both give 10 bytes per parameter), the three together cannot
+        nb.expect_each("training_memory_bytes", [(n_params(nb, 60 + i), optimizer, True)
+                                                 for i, optimizer in enumerate(("sgd", "momentum", "adam"))])
 
     @pytest.mark.points(1)
     def test_activations(self, nb):
         """stored activations in both precisions"""
         acts = int(nb.rng(70).integers(1_000_000, 50_000_000))
-        nb.expect("training_memory_bytes", n_params(nb, 71), "adam", False, acts)
-        nb.expect("training_memory_bytes", n_params(nb, 72), "momentum", True, acts)
+        nb.expect_each("training_memory_bytes", [(n_params(nb, 71), "adam", False, acts),
+                                                 (n_params(nb, 72), "momentum", True, acts)])

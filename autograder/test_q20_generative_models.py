@@ -165,7 +165,8 @@ def events_text(events):
                          + (" (on top of a stale gradient)" if e[3] or e[4] else ""))
         elif e[0] == "step":
             moved = [n for n, hit in (("G", e[2]), ("D", e[3])) if hit] or ["nothing"]
-            lines.append(f"{e[1]}.step(): changed {' and '.join(moved)}")
+            lines.append(f"{e[1]}.step(): changed {' and '.join(moved)}"
+                         + (" (with a .grad still holding an earlier gradient)" if e[4] else ""))
     return "\n    ".join(lines)
 
 
@@ -190,6 +191,8 @@ def check_gan_values(nb, params, got):
     label = nb.match_variant(gan_view(got), [(lab, gan_view(t)) for lab, t in
                                              nb.variant_traces("gan_trace", params, "gan_step")],
                              lambda a, b: mismatch(a, b, equal_nan=True, **tol) is None)
+    if label is None and got["g_stepped_before_d_step"]:
+        label = "generator-stepped-first"
     parts = []
     for name, g, w in (("the returned (d_loss, g_loss)", got["returned"], want["returned"]),
                        ("the generator's weights", got["weights_G"], want["weights_G"]),
@@ -234,10 +237,10 @@ class TestGanStep:
         """stale gradients from an earlier step are zeroed before each backward"""
         params = gan_params(nb, 6, plant_grads=True)
         got = run_gan(nb, params)
-        if got["stale_d_before_d_step"] or got["stale_g_after_d_step"]:
-            net = "discriminator's" if got["stale_d_before_d_step"] else "generator's"
-            raise nb.fail("missing-zero-grad", f"{gan_desc(params)}: the {net} backward added its "
-                          "gradient to the one already in .grad.\n"
+        if got["d_step_used_stale"] or got["g_step_used_stale"]:
+            net = "discriminator's" if got["d_step_used_stale"] else "generator's"
+            raise nb.fail("missing-zero-grad", f"{gan_desc(params)}: the {net} step used a .grad "
+                          "that still held the earlier gradient (its backward added to it).\n"
                           f"  what your gan_step did:\n    {events_text(got['events'])}")
         check_gan_values(nb, params, got)
 

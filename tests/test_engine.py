@@ -243,3 +243,12 @@ def test_a_tiny_mismatch_is_shown_with_enough_digits_to_see_it():
     assert "a difference of 2.2e-08" in detail, detail
     _, plain = mismatch(np.array([1.5]), np.array([2.0]), rtol=0, atol=1e-10)
     assert plain.endswith("1.5 instead of 2"), plain
+
+
+def test_a_finite_number_never_matches_an_infinite_one():
+    """abs(x - inf) <= inf is true: without care any number would match a variant that gives inf."""
+    from whiteboard.grading.compare import mismatch
+
+    assert mismatch(186.9, float("inf"), equal_nan=True) == ("wrong-value", "186.9, expected inf")
+    assert mismatch(float("inf"), float("inf")) is None
+    assert mismatch(float("-inf"), float("inf"))[0] == "wrong-value"

@@ -214,7 +214,8 @@ def gradient_norms_trace(namespace: dict, model: str = "mlp", seed: int = 0, bat
     function must clear. Returns the value as returned, `norms` (floats, or None if the value is not
     a sequence of numbers), `layers_called` (the Linear/Conv modules' names in the order of first
     call, as the harness saw them), `layers_defined` (in model.modules() order), the norm of each
-    parameter's gradient afterwards, and whether any weight changed.
+    parameter's gradient afterwards, whether any weight changed, and how many hooks the call left
+    registered (`hooks_left`).
     """
     fn = get_function(namespace, "layer_gradient_norms")
     torch.manual_seed(int(seed))
@@ -239,8 +240,10 @@ def gradient_norms_trace(namespace: dict, model: str = "mlp", seed: int = 0, bat
 
     handles = [m.register_forward_pre_hook(record) for m in net.modules() if isinstance(m, weighted)]
     before = {n: p.detach().clone() for n, p in net.named_parameters()}
+    hooks_before = _hook_count(net)
     try:
         value = fn(net, x, y, loss_fn)
+        hooks_left = _hook_count(net) - hooks_before
     finally:
         for h in handles:
             h.remove()
@@ -259,7 +262,20 @@ def gradient_norms_trace(namespace: dict, model: str = "mlp", seed: int = 0, bat
             "grad_norms_after": {n: None if p.grad is None else float(p.grad.norm())
                                  for n, p in net.named_parameters()},
             "weights_changed": any(not torch.equal(before[n], p.detach())
-                                   for n, p in net.named_parameters())}
+                                   for n, p in net.named_parameters()),
+            "hooks_left": hooks_left}
+
+
+def _hook_count(net: nn.Module) -> int:
+    """Hooks registered on the model's modules, and torch's global module hooks."""
+    from torch.nn.modules import module as torch_module
+
+    kinds = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
+    count = sum(len(getattr(m, kind, None) or {}) for m in net.modules() for kind in kinds)
+    for kind in ("_global_forward_hooks", "_global_forward_pre_hooks", "_global_backward_hooks",
+                 "_global_backward_pre_hooks"):
+        count += len(getattr(torch_module, kind, None) or {})
+    return count
 
 
 # ---- make_mlp ---------------------------------------------------------------------------------

@@ -7,12 +7,18 @@ here knows the right answer.
 gan_trace events (lists, in order):
     ["forward", "G" or "D", grad_enabled, input_requires_grad]
     ["zero_grad", "opt_d" | "opt_g" | "D" | "G"]            optimizer or module zero_grad()
-    ["backward", reached_G, reached_D, stale_G, stale_D]     one per torch.autograd.backward call
+    ["backward", reached_G, reached_D, stale_G, stale_D]     one per torch.autograd.backward or
+                                                             torch.autograd.grad call
                                                              (loss.backward() included): which
                                                              network's parameters it reached, and
                                                              whether some reached .grad still held
                                                              the gradient planted before the call
-    ["step", "opt_d" | "opt_g", changed_G, changed_D]        which network's weights the step moved
+                                                             (never for autograd.grad, which
+                                                             leaves .grad alone)
+    ["step", "opt_d" | "opt_g", changed_G, changed_D, stale] which network's weights the step moved,
+                                                             and whether some .grad it used still
+                                                             held a planted gradient (with
+                                                             whatever backward added on top)
 """
 from __future__ import annotations
 
@@ -56,6 +62,16 @@ class TracedSGD(torch.optim.SGD):
     def __init__(self, name: str, params, events: list, lr: float, watched: dict):
         super().__init__(params, lr=lr)
         self.name, self._events, self._watched = name, events, watched
+        self.shadow: dict = {}  # id(param) -> the stale .grad it would hold (set by _BackwardWatch)
+
+    def _stale(self) -> bool:
+        for group in self.param_groups:
+            for p in group["params"]:
+                shadow = self.shadow.get(id(p))
+                if (shadow is not None and p.grad is not None
+                        and bool(torch.allclose(p.grad, shadow, rtol=1e-6, atol=1e-9))):
+                    return True
+        return False
 
     def zero_grad(self, set_to_none: bool = True):
         self._events.append(["zero_grad", self.name])
@@ -63,23 +79,28 @@ class TracedSGD(torch.optim.SGD):
 
     def step(self, closure=None):
         before = {k: [plain_tensor(p) for p in m.parameters()] for k, m in self._watched.items()}
+        stale = self._stale()
         out = super().step(closure)
         changed = {k: any(not torch.equal(a, p.detach()) for a, p in zip(before[k], m.parameters()))
                    for k, m in self._watched.items()}
-        self._events.append(["step", self.name, changed["G"], changed["D"]])
+        self._events.append(["step", self.name, changed["G"], changed["D"], stale])
         return out
 
 
 class _BackwardWatch:
     """Groups parameter-gradient hooks by backward call: torch.autograd.backward (which
-    Tensor.backward calls) is wrapped while the harness runs. A parameter counts as stale when
-    the gradient planted before the call is still in its .grad (the planted value plus whatever
-    has been accumulated on top of it)."""
+    Tensor.backward calls) and torch.autograd.grad are wrapped while the harness runs. A parameter
+    counts as stale when the gradient planted before the call is still in its .grad (the planted
+    value plus whatever has been accumulated on top of it): `shadow` follows that sum, shared with
+    the optimizers so that a step can tell whether it used it."""
 
-    def __init__(self, events: list, nets: dict, planted: dict):
+    def __init__(self, events: list, nets: dict, planted: dict, optimizers=()):
         self.events, self.nets = events, nets
         self.shadow = {id(p): planted.get(id(p)) for m in nets.values() for p in m.parameters()}
+        for optimizer in optimizers:
+            optimizer.shadow = self.shadow
         self.current = None
+        self.accumulates = True  # False inside autograd.grad, which returns gradients, not .grad
         for name, net in nets.items():
             for p in net.parameters():
                 p.register_hook(self._hook(name, p))
@@ -88,34 +109,43 @@ class _BackwardWatch:
         def hook(grad):
             key = id(p)
             shadow = self.shadow.get(key)
-            stale = (shadow is not None and p.grad is not None
-                     and bool(torch.allclose(p.grad, shadow, rtol=1e-6, atol=1e-9)))
-            self.shadow[key] = (shadow + grad.detach()) if stale else None
-            if self.current is None:  # a backward that did not go through autograd.backward
-                self.current = ["backward", False, False, False, False]
+            stale = False
+            if self.accumulates:
+                stale = (shadow is not None and p.grad is not None
+                         and bool(torch.allclose(p.grad, shadow, rtol=1e-6, atol=1e-9)))
+                self.shadow[key] = (shadow + grad.detach()) if stale else None
+            if self.current is None or self.current is not self.events[-1] and self.unwrapped:
+                # a backward that went through neither wrapper (a name imported before the
+                # harness ran): one event until the next call, step or zero_grad is recorded
+                self.current, self.unwrapped = ["backward", False, False, False, False], True
                 self.events.append(self.current)
             i = 1 if name == "G" else 2
             self.current[i] = True
             self.current[i + 2] = self.current[i + 2] or stale
         return hook
 
-    def __enter__(self):
-        self.original = torch.autograd.backward
+    def _wrap(self, original, accumulates: bool):
         watch = self
 
-        def backward(*args, **kwargs):
-            watch.current = ["backward", False, False, False, False]
+        def wrapped(*args, **kwargs):
+            watch.current, watch.unwrapped = ["backward", False, False, False, False], False
             watch.events.append(watch.current)
+            watch.accumulates = accumulates
             try:
-                return watch.original(*args, **kwargs)
+                return original(*args, **kwargs)
             finally:
-                watch.current = None
+                watch.current, watch.accumulates = None, True
+        return wrapped
 
-        torch.autograd.backward = backward
+    def __enter__(self):
+        self.unwrapped = False
+        self.originals = torch.autograd.backward, torch.autograd.grad
+        torch.autograd.backward = self._wrap(self.originals[0], accumulates=True)
+        torch.autograd.grad = self._wrap(self.originals[1], accumulates=False)
         return self
 
     def __exit__(self, *exc):
-        torch.autograd.backward = self.original
+        torch.autograd.backward, torch.autograd.grad = self.originals
         return False
 
 
@@ -210,24 +240,28 @@ def gan_trace(namespace: dict, seed: int = 0, batch: int = 6, z_dim: int = 3, x_
                 planted[id(p)] = p.grad.clone()
     real = torch.randn(batch, x_dim, generator=g) + 2.0
     z = torch.randn(batch, z_dim, generator=g)
-    with _BackwardWatch(events, watched, planted):
+    with _BackwardWatch(events, watched, planted, (opt_g, opt_d)):
         value = fn(generator, discriminator, opt_g, opt_d, real, z)
     returned = None
     if isinstance(value, (tuple, list)) and len(value) == 2:
         returned = [as_float(v) for v in value]
     first_d_step = next((i for i, e in enumerate(events) if e[0] == "step" and e[1] == "opt_d"),
                         len(events))
+    # the discriminator's own backward: those after the last generator step before its step
+    g_steps_before = [i for i, e in enumerate(events[:first_d_step]) if e[0] == "step" and e[1] == "opt_g"]
+    d_phase = events[(g_steps_before[-1] + 1 if g_steps_before else 0):first_d_step]
     return {
         "events": events,
         "returned": returned, "returned_type": type(value).__name__,
         "weights_G": [plain_tensor(p) for p in generator.parameters()],
         "weights_D": [plain_tensor(p) for p in discriminator.parameters()],
         # facts read off the events
-        "g_reached_before_d_step": any(e[0] == "backward" and e[1]
-                                       for e in events[:first_d_step]),
+        "g_reached_before_d_step": any(e[0] == "backward" and e[1] for e in d_phase),
+        "g_stepped_before_d_step": any(e[0] == "step" and e[2] for e in events[:first_d_step]),
         "d_changed_after_d_step": any(e[0] == "step" and e[3] for e in events[first_d_step + 1:]),
-        "stale_d_before_d_step": any(e[0] == "backward" and e[4] for e in events[:first_d_step]),
-        "stale_g_after_d_step": any(e[0] == "backward" and e[3] for e in events[first_d_step:]),
+        "d_step_used_stale": any(e[0] == "step" and e[1] == "opt_d" and e[4]
+                                     for e in events[:first_d_step + 1]),
+        "g_step_used_stale": any(e[0] == "step" and e[1] == "opt_g" and e[4] for e in events),
     }
 
 

@@ -36,6 +36,11 @@ LABELS = Labels(
     },
     uses=(),
     extra={
+        "hooks-left-behind": (
+            "hooks were left registered on the model, so every later forward or backward pass "
+            "still calls them (and whatever they append to is never freed).",
+            "Keep the handle each register_*_hook returns and call handle.remove() when you are "
+            "done, in a `finally:` so that an exception cannot skip it."),
         "wrong-submodule-names": (
             "the block's parameters do not have the names a torchvision-style state dict uses "
             "(conv1, bn1, conv2, bn2[, conv3, bn3], downsample.0, downsample.1), so its weights "

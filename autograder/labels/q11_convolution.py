@@ -41,9 +41,9 @@ LABELS = Labels(
                      "When a bias is given, add b[f] to every output position of filter f "
                      "(out + b[None, :, None, None]); in a parameter count, each output "
                      "channel or unit has one bias when bias=True."),
-    "ignores-stride-product": ("the strides of the earlier layers were not multiplied together: a "
-                               "kernel tap of layer l is as far apart in the input as the product "
-                               "of the strides of the layers before l.",
+    "ignores-stride-product": ("the strides were not combined as they act: a kernel tap of layer l "
+                               "is as far apart in the input as the product of the strides of the "
+                               "layers before l (not their sum, and not including l's own stride).",
                                "Keep a running 'jump' (how far apart in the input two neighbouring "
                                "positions of the current layer are), starting at 1 and multiplied "
                                "by each stride, and widen the field by (k - 1) jumps per layer. Or "

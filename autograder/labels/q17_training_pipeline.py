@@ -113,6 +113,11 @@ LABELS = Labels(
     },
     uses=("mutates-input", "forbidden-api"),
     extra={
+        "picked-lowest-score": (
+            "the candidate with the LOWEST validation score was chosen. score_fn is a score "
+            "(accuracy: higher is better), not a loss.",
+            "Take the index of the highest validation score (np.argmax, or max over the scores), "
+            "the first one on ties."),
         "split-standardised-separately": (
             "each split was standardised with its own mean and std. The model then sees validation "
             "and test inputs transformed differently from its training inputs (and a single test "
@@ -133,7 +138,8 @@ LABELS = Labels(
             "Sum loss.item() * len(x) over the batches and divide by the number of examples."),
         "clip-not-applied": (
             "clip_norm was given but the gradients reaching optimizer.step() had a larger global "
-            "norm.",
+            "norm: clipping was skipped, or done per tensor or by value (clip_grad_value_), which "
+            "leaves the norm of all the gradients together above clip_norm.",
             "When clip_norm is not None, call torch.nn.utils.clip_grad_norm_(model.parameters(), "
             "clip_norm) after backward and before step."),
         "scheduler-step-misplaced": (

@@ -94,6 +94,14 @@ LABELS = Labels(
             "Use np.sum((mu1 - mu2) ** 2) (or diff @ diff)."),
     },
     extra={
+        "generator-stepped-first": (
+            "the generator stepped before the discriminator. A round of GAN training first "
+            "updates the discriminator on real and fake data, then trains the generator against "
+            "that updated discriminator; stepping the generator first trains it against the "
+            "previous round's discriminator.",
+            "First the discriminator: zero its gradients, backward its loss on real and "
+            "generator(z).detach(), opt_d.step(); then the generator's zero_grad, backward, "
+            "opt_g.step()."),
         "loss-summed-over-batch": (
             "the loss was summed over the batch instead of averaged, so its size (and the "
             "learning rate that suits it) depends on the batch size.",

@@ -156,6 +156,17 @@ def layer_gradient_norms(model, x, y, loss_fn):
         h.remove()
     return [m.weight.grad.norm().item() for m in calls]     # a layer called twice is listed twice
 '''),
+    # right norms, but the forward hooks stay on the model after the call
+    ("hooks-left-behind", "layer_gradient_norms", '''
+def layer_gradient_norms(model, x, y, loss_fn):
+    model.zero_grad()
+    seen = []
+    for m in model.modules():
+        if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+            m.register_forward_pre_hook(lambda mod, inp: None if any(mod is s for s in seen) else seen.append(mod))
+    loss_fn(model(x), y).backward()
+    return [m.weight.grad.norm().item() for m in seen]
+'''),
     ("wrong-mlp-structure", "make_mlp", '''
 def make_mlp(depth, width, residual):
     layer = nn.Linear(width, width)

@@ -356,6 +356,14 @@ def select_hyperparameters(grid, train_fn, score_fn, train, val, test):
     best = max(rows, key=lambda r: r[1])
     return best[0], [r[1] for r in rows], best[2]
 '''),
+    # a loss's habit: the minimum wins
+    ("picked-lowest-score", "select_hyperparameters", '''
+def select_hyperparameters(grid, train_fn, score_fn, train, val, test):
+    models = [train_fn(p, train) for p in grid]
+    val_scores = [float(score_fn(m, val)) for m in models]
+    i = int(np.argmin(val_scores))
+    return grid[i], val_scores, float(score_fn(models[i], test))
+'''),
     ("tie-not-first", "select_hyperparameters", '''
 def select_hyperparameters(grid, train_fn, score_fn, train, val, test):
     best_i, best_score, best_model, val_scores = None, None, None, []

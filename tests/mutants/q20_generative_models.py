@@ -126,9 +126,40 @@ def frechet_distance(mu1, sigma1, mu2, sigma2):
     return float(np.linalg.norm(mu1 - mu2) + np.trace(sigma1) + np.trace(sigma2)
                  - 2 * np.trace(covmean))
 '''),
+    # PyTorch-GAN's loop with the two halves swapped: each half is right, the order is not
+    ("generator-stepped-first", "gan_step", '''
+def gan_step(generator, discriminator, opt_g, opt_d, real, z):
+    opt_g.zero_grad()
+    fake = generator(z)
+    g_loss = generator_loss(discriminator(fake))
+    g_loss.backward()
+    opt_g.step()
+    opt_d.zero_grad()
+    d_loss = discriminator_loss(discriminator(real), discriminator(fake.detach()))
+    d_loss.backward()
+    opt_d.step()
+    return d_loss.item(), g_loss.item()
+'''),
 ]
 
+
 ALTERNATIVES = [
+    # gradients from torch.autograd.grad written into .grad: nothing accumulates, so no zero_grad
+    ("gan_step", '''
+def gan_step(generator, discriminator, opt_g, opt_d, real, z):
+    fake = generator(z)
+    d_loss = discriminator_loss(discriminator(real), discriminator(fake.detach()))
+    d_params = list(discriminator.parameters())
+    for p, g in zip(d_params, torch.autograd.grad(d_loss, d_params)):
+        p.grad = g
+    opt_d.step()
+    g_loss = generator_loss(discriminator(fake))
+    g_params = list(generator.parameters())
+    for p, g in zip(g_params, torch.autograd.grad(g_loss, g_params)):
+        p.grad = g
+    opt_g.step()
+    return d_loss.item(), g_loss.item()
+'''),
     # -- VAE ----------------------------------------------------------------------------------------
     ("reparameterize", '''
 def reparameterize(mu, logvar, eps):

@@ -58,6 +58,13 @@ def _indented(text: str, by: int) -> str:
     return text.replace("\n", "\n" + " " * by)
 
 
+def _reproduces(got: Any, produced: Any, rtol: float | None, atol: float | None) -> bool:
+    try:
+        return mismatch(got, produced, rtol=rtol, atol=atol, equal_nan=True) is None
+    except Exception:  # noqa: BLE001 - a variant's odd output explains nothing
+        return False
+
+
 def call_text(function: str, args: tuple, kwargs: dict, names: tuple[str, ...] = ()) -> str:
     """`function(a, b) with` and each argument shown small, for a message."""
     def name(i: int) -> str:
@@ -210,6 +217,44 @@ class Check:
         label = self.diagnose(function, got_part, args, kwargs, pick, rtol, atol) or problem[0]
         raise self.fail(label, f"{called}\n  expected: {_indented(show(pick(expected)), 12)}\n"
                         f"  got:      {_indented(show(got_part), 12)}\n  ({problem[1]})")
+
+    def expect_each(self, function: str, calls: list[tuple], *, rtol: float | None = None,
+                    atol: float | None = None) -> list[Any]:
+        """`expect` on each argument tuple of `calls`, judged together: when a result is wrong,
+        the pitfall named is one whose variants reproduce the student's results on every call
+        (where one number could come from two mistakes, the other calls tell them apart), else
+        the generic label. Returns the student's values when all match."""
+        rows = []
+        for args in calls:
+            got, args_after, _, used = self.call(function, *args)
+            called = call_text(function, args, {}, self.names(function))
+            changed = mismatch(args_after, list(args), rtol=0, atol=0, equal_nan=True)
+            if changed:
+                raise self.fail("mutates-input", f"{called}\nchanged its input in place ({changed[1]}).")
+            expected = self.reference(function)(*args)
+            rows.append((args, called, got, expected, used,
+                         mismatch(got, expected, rtol=rtol, atol=atol)))
+        wrong = [row for row in rows if row[5]]
+        if not wrong:
+            used = sorted({name for row in rows for name in row[4]})
+            if used:
+                raise self.fail("forbidden-api", f"{function} used {', '.join(used)}, which this "
+                                "exercise must do without.")
+            return [row[2] for row in rows]
+
+        def reproduced(args, got) -> list[str]:
+            labels = [label for label, produced in self.assignment.oracle.variants(function, args, {})
+                      if _reproduces(got, produced, rtol, atol)]
+            detected = self.detect(function, got, *args)
+            return labels + ([detected] if detected else [])
+
+        fits = [reproduced(args, got) for args, _, got, *_ in rows]
+        first = rows.index(wrong[0])
+        label = next((lab for lab in fits[first] if all(lab in f for f in fits)), wrong[0][5][0])
+        lines = [f"{called}\n  expected: {_indented(show(expected), 12)}\n"
+                 f"  got:      {_indented(show(got), 12)}" for _, called, got, expected, _, bad in rows if bad]
+        more = "" if len(wrong) == 1 else f"\n({len(wrong)} of {len(rows)} calls are wrong)"
+        raise self.fail(label, "\n".join(lines) + f"\n  ({wrong[0][5][1]}){more}")
 
     def diagnose(self, function: str, got: Any, args: tuple, kwargs: dict,
                  pick: Callable[[Any], Any] = lambda v: v, rtol: float | None = None,

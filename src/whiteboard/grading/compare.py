@@ -104,6 +104,8 @@ def mismatch(got: Any, expected: Any, *, rtol: float | None = None, atol: float 
             return None
         if not math.isfinite(g) and math.isfinite(e):
             return ("nan-or-inf", f"{got}, expected {_num(e)}")
+        if not math.isfinite(e):  # abs(g - inf) <= inf would let any number match inf
+            return None if g == e else ("wrong-value", f"{_num(g)}, expected {_num(e)}")
         r, a = tolerance(got, expected, rtol=rtol, atol=atol)
         if g == e or abs(g - e) <= a + r * abs(e):
             return None
