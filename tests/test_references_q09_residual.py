@@ -275,6 +275,8 @@ def _harness_labels(fn, ns):
             got = H.gradient_norms_trace(ns, model=model)
             want = H.gradient_norms_trace(namespace(), model=model)
             if len(got["norms"]) == len(want["norms"]) and np.allclose(got["norms"], want["norms"], rtol=1e-9):
+                if got["hooks_left"]:
+                    found.add("hooks-left-behind")
                 continue
             for label, v in R.PITFALLS.variants[fn]:
                 vt = H.gradient_norms_trace(namespace(replace={fn: v}), model=model)
